@@ -1,0 +1,1 @@
+//! # faster-device (being written)
