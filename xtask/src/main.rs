@@ -1,1 +1,50 @@
-fn main() {}
+//! # xtask: project automation for faster
+//!
+//! Run through the `cargo xtask` alias (see `.cargo/config.toml`):
+//!
+//! * `cargo xtask ci` — the whole CI pipeline, step by step (see [`ci`]).
+//! * `cargo xtask loom [--preemptions N]` — only the loom models.
+//! * `cargo xtask bench <name> [-- args]` — end-to-end benchmarks (see
+//!   [`bench`]).
+//!
+//! It depends on nothing but `std`, so it builds in seconds on a fresh
+//! machine.
+
+mod bench;
+mod ci;
+mod cmd;
+mod loom;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                      fmt, clippy, tests, loom models, docs (stops at the first failure)
+  loom [--preemptions N]  run only the loom models (default N = 2)
+  bench <name> [args..]   run a benchmark; names: device
+  help                    this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&args[1..]),
+        Some("loom") => loom::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("help" | "-h" | "--help") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

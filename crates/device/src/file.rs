@@ -1,0 +1,176 @@
+//! [`FileDevice`]: the portable device, positioned reads and writes on segment files.
+//!
+//! Requests are performed synchronously inside [`Device::read`]/[`Device::write`] (with
+//! `pread`/`pwrite` through [`FileExt`]), and their callbacks are queued; the next
+//! [`Device::poll`] or [`Device::wait`] runs them. So callbacks never run re-entrantly inside a
+//! submission, exactly as with the io_uring device, and `in_flight` counts the queued ones.
+
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use crate::buf::{AlignedBuf, IoSource};
+use crate::completion::{CompletionQueue, Done};
+use crate::error::{DeviceError, OpKind, Result};
+use crate::options::DeviceOptions;
+use crate::segments::{SegmentFiles, next_chunk};
+use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_request};
+
+/// The portable device: `pread`/`pwrite` on segment files, `O_DIRECT` when asked for and
+/// accepted.
+///
+/// Requests are performed synchronously inside [`Device::read`]/[`Device::write`], and their
+/// callbacks are queued; the next [`Device::poll`] or [`Device::wait`] (or the device's drop)
+/// runs them. So callbacks never run re-entrantly inside a submission, exactly as with the
+/// io_uring device, and [`Device::in_flight`] counts the queued ones.
+pub struct FileDevice {
+    segs: SegmentFiles,
+    options: DeviceOptions,
+    done: CompletionQueue,
+}
+
+impl FileDevice {
+    /// Opens (creating if needed) the device stored in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, options: DeviceOptions) -> Result<Self> {
+        let segs = SegmentFiles::open(dir.as_ref(), &options)?;
+        Ok(FileDevice {
+            segs,
+            options,
+            done: CompletionQueue::default(),
+        })
+    }
+
+    fn read_now(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if let Some(e) = self.options.faults.check(OpKind::Read, offset, buf.len()) {
+            return Err(e);
+        }
+        let cap = self.options.transfer_cap();
+        let mut pos = 0;
+        while pos < buf.len() {
+            let at = offset + pos as u64;
+            let c = next_chunk(at, buf.len() - pos, self.segs.segment_size(), cap);
+            let seg = self.segs.segment(c.segment)?;
+            let dst = &mut buf[pos..pos + c.len];
+            match seg.file.read_at(dst, c.file_offset) {
+                // Past the end of this segment file but below the device size: a hole.
+                Ok(0) => {
+                    dst.fill(0);
+                    pos += c.len;
+                }
+                Ok(n) => pos += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(DeviceError::io(OpKind::Read, at, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn write_now(&self, offset: u64, data: &[u8]) -> Result<()> {
+        if let Some(e) = self.options.faults.check(OpKind::Write, offset, data.len()) {
+            return Err(e);
+        }
+        let cap = self.options.transfer_cap();
+        let mut pos = 0;
+        while pos < data.len() {
+            let at = offset + pos as u64;
+            let c = next_chunk(at, data.len() - pos, self.segs.segment_size(), cap);
+            let seg = self.segs.segment(c.segment)?;
+            seg.mark_dirty();
+            match seg.file.write_at(&data[pos..pos + c.len], c.file_offset) {
+                Ok(0) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    return Err(DeviceError::io(OpKind::Write, at, e));
+                }
+                Ok(n) => pos += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(DeviceError::io(OpKind::Write, at, e)),
+            }
+        }
+        self.segs.note_written(offset + data.len() as u64);
+        Ok(())
+    }
+}
+
+impl Device for FileDevice {
+    fn kind(&self) -> DeviceKind {
+        DeviceKind::File
+    }
+
+    fn alignment(&self) -> usize {
+        self.options.alignment
+    }
+
+    fn is_direct(&self) -> bool {
+        self.segs.is_direct()
+    }
+
+    fn read(&self, offset: u64, mut buf: AlignedBuf, done: ReadCallback) -> Result<()> {
+        check_request(
+            true,
+            buf.as_ptr() as usize,
+            offset,
+            buf.len(),
+            self.options.alignment,
+            self.segs.begin(),
+            self.segs.size(),
+        )?;
+        let result = self.read_now(offset, &mut buf).map(|()| buf);
+        self.done.push(Done::Read(done, result));
+        Ok(())
+    }
+
+    fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
+        let data = buf.as_bytes();
+        check_request(
+            false,
+            data.as_ptr() as usize,
+            offset,
+            data.len(),
+            self.options.alignment,
+            self.segs.begin(),
+            self.segs.size(),
+        )?;
+        let result = self.write_now(offset, data);
+        drop(buf);
+        self.done.push(Done::Write(done, result));
+        Ok(())
+    }
+
+    fn poll(&self) -> Result<usize> {
+        Ok(self.done.drain())
+    }
+
+    fn wait(&self) -> Result<usize> {
+        Ok(self.done.drain())
+    }
+
+    fn in_flight(&self) -> usize {
+        self.done.len()
+    }
+
+    fn flush(&self) -> Result<()> {
+        if let Some(e) = self.options.faults.check(OpKind::Flush, 0, 0) {
+            return Err(e);
+        }
+        self.segs.flush()
+    }
+
+    fn size(&self) -> u64 {
+        self.segs.size()
+    }
+
+    fn begin(&self) -> u64 {
+        self.segs.begin()
+    }
+
+    fn truncate_front(&self, offset: u64) -> Result<()> {
+        self.segs.truncate_front(offset)
+    }
+}
+
+impl Drop for FileDevice {
+    /// Runs the callbacks of finished requests not yet reaped.
+    fn drop(&mut self) {
+        while self.done.drain() > 0 {}
+    }
+}

@@ -1,0 +1,354 @@
+//! The mapping of device offsets onto segment files `<dir>/<base_name>.<n>`, their creation,
+//! `fdatasync` and deletion. Shared by the io_uring and the file device.
+//!
+//! Segment `n` holds device bytes `[n * segment_size, (n + 1) * segment_size)` at file offset
+//! `device offset - n * segment_size`. A missing segment file, or a part of one past its end,
+//! reads as zeros (it is a hole) as long as it lies within `[begin, size)`.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::buf::AlignedBuf;
+use crate::error::{DeviceError, OpKind, Result};
+use crate::options::DeviceOptions;
+
+/// One piece of a request that lies within one segment and within one transfer cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// Segment number.
+    pub segment: u64,
+    /// Offset within the segment file.
+    pub file_offset: u64,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// The next chunk of a request whose unfinished part starts at device offset `offset` and has
+/// `remaining` bytes: it stops at the segment end and at `cap` bytes.
+pub(crate) fn next_chunk(offset: u64, remaining: usize, segment_size: u64, cap: usize) -> Chunk {
+    let segment = offset / segment_size;
+    let file_offset = offset % segment_size;
+    let to_segment_end = segment_size - file_offset;
+    let len = (remaining as u64).min(to_segment_end).min(cap as u64) as usize;
+    Chunk {
+        segment,
+        file_offset,
+        len,
+    }
+}
+
+/// An open segment file.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// The file, opened read-write (with `O_DIRECT` if the device uses it).
+    pub file: File,
+    dirty: AtomicBool,
+}
+
+impl Segment {
+    /// Records that the segment has (or is about to have) writes that are not yet synced.
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    files: BTreeMap<u64, Arc<Segment>>,
+    begin: u64,
+    dir_dirty: bool,
+}
+
+/// The set of segment files of one device directory.
+#[derive(Debug)]
+pub(crate) struct SegmentFiles {
+    dir: PathBuf,
+    base: String,
+    segment_size: u64,
+    direct: bool,
+    state: Mutex<State>,
+    begin: AtomicU64,
+    size: AtomicU64,
+}
+
+impl SegmentFiles {
+    /// Opens (creating if needed) the directory, finds the existing segments, derives `size`
+    /// from their lengths and `begin` from the lowest one, and detects `O_DIRECT` support if
+    /// the options ask for it.
+    pub fn open(dir: &Path, options: &DeviceOptions) -> Result<Self> {
+        options.validate()?;
+        let open_err = |e| DeviceError::io(OpKind::Open, 0, e);
+        fs::create_dir_all(dir).map_err(open_err)?;
+        let direct = options.direct_io && probe_direct(dir, options)?;
+        let mut found = Vec::new();
+        for entry in fs::read_dir(dir).map_err(open_err)? {
+            let entry = entry.map_err(open_err)?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(n) = name
+                .strip_prefix(options.base_name.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            found.push(n);
+        }
+        let segs = SegmentFiles {
+            dir: dir.to_owned(),
+            base: options.base_name.clone(),
+            segment_size: options.segment_size,
+            direct,
+            state: Mutex::new(State {
+                files: BTreeMap::new(),
+                begin: 0,
+                dir_dirty: false,
+            }),
+            begin: AtomicU64::new(0),
+            size: AtomicU64::new(0),
+        };
+        let mut size = 0;
+        let mut begin = None;
+        for n in found {
+            let seg = segs.open_file(n, false)?;
+            let len = seg.file.metadata().map_err(open_err)?.len();
+            size = size.max(n * options.segment_size + len.min(options.segment_size));
+            begin = Some(begin.map_or(n, |b: u64| b.min(n)));
+            segs.lock().files.insert(n, Arc::new(seg));
+        }
+        let begin = begin.map_or(0, |b| b * options.segment_size);
+        segs.lock().begin = begin;
+        segs.begin.store(begin, Ordering::Release);
+        segs.size.store(size, Ordering::Release);
+        Ok(segs)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path(&self, n: u64) -> PathBuf {
+        self.dir.join(format!("{}.{n}", self.base))
+    }
+
+    fn open_file(&self, n: u64, create: bool) -> Result<Segment> {
+        let mut oo = OpenOptions::new();
+        oo.read(true).write(true).create(create);
+        if self.direct {
+            oo.custom_flags(libc::O_DIRECT);
+        }
+        let file = oo
+            .open(self.path(n))
+            .map_err(|e| DeviceError::io(OpKind::Open, n * self.segment_size, e))?;
+        Ok(Segment {
+            file,
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the segment files are opened with `O_DIRECT`.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// Bytes per segment.
+    pub fn segment_size(&self) -> u64 {
+        self.segment_size
+    }
+
+    /// The first valid device offset.
+    pub fn begin(&self) -> u64 {
+        self.begin.load(Ordering::Acquire)
+    }
+
+    /// One past the highest byte written.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// Records that bytes up to `end` have been written.
+    pub fn note_written(&self, end: u64) {
+        self.size.fetch_max(end, Ordering::AcqRel);
+    }
+
+    /// The open segment `n`, creating its file if needed. Fails with `Truncated` if the segment
+    /// lies entirely below the truncation point (so a deleted segment is never resurrected).
+    pub fn segment(&self, n: u64) -> Result<Arc<Segment>> {
+        let mut state = self.lock();
+        let seg_end = (n + 1).saturating_mul(self.segment_size);
+        if seg_end <= state.begin {
+            return Err(DeviceError::Truncated {
+                offset: n * self.segment_size,
+                begin: state.begin,
+            });
+        }
+        if let Some(seg) = state.files.get(&n) {
+            return Ok(Arc::clone(seg));
+        }
+        let seg = Arc::new(self.open_file(n, true)?);
+        state.files.insert(n, Arc::clone(&seg));
+        state.dir_dirty = true;
+        Ok(seg)
+    }
+
+    /// `fdatasync`s every segment written since its last sync, then the directory if segment
+    /// files were created or deleted since the last flush.
+    pub fn flush(&self) -> Result<()> {
+        let (dirty, dir_dirty) = {
+            let mut state = self.lock();
+            let dirty: Vec<(u64, Arc<Segment>)> = state
+                .files
+                .iter()
+                .filter(|(_, s)| s.dirty.load(Ordering::Acquire))
+                .map(|(n, s)| (*n, Arc::clone(s)))
+                .collect();
+            (dirty, std::mem::take(&mut state.dir_dirty))
+        };
+        let mut result = Ok(());
+        for (n, seg) in dirty {
+            if seg.dirty.swap(false, Ordering::AcqRel) {
+                if let Err(e) = seg.file.sync_data() {
+                    seg.mark_dirty();
+                    result = Err(DeviceError::io(OpKind::Flush, n * self.segment_size, e));
+                    break;
+                }
+            }
+        }
+        if result.is_ok() && dir_dirty {
+            result = File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| DeviceError::io(OpKind::Flush, 0, e));
+        }
+        if result.is_err() && dir_dirty {
+            self.lock().dir_dirty = true;
+        }
+        result
+    }
+
+    /// Raises the truncation point to `offset` and deletes every segment lying entirely below
+    /// it. In-flight requests on a deleted segment still complete (they hold the open file).
+    pub fn truncate_front(&self, offset: u64) -> Result<()> {
+        let mut state = self.lock();
+        if offset <= state.begin {
+            return Ok(());
+        }
+        state.begin = offset;
+        self.begin.store(offset, Ordering::Release);
+        let whole = offset / self.segment_size;
+        let doomed: Vec<u64> = state.files.range(..whole).map(|(n, _)| *n).collect();
+        for n in doomed {
+            state.files.remove(&n);
+            state.dir_dirty = true;
+            match fs::remove_file(self.path(n)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(DeviceError::io(OpKind::Truncate, n * self.segment_size, e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tries `O_DIRECT` in `dir`: opening a probe file with it (`EINVAL` means the file system
+/// refuses it) and writing and reading one aligned block (`EINVAL` means the alignment is too
+/// small for the device). Returns whether `O_DIRECT` can be used.
+fn probe_direct(dir: &Path, options: &DeviceOptions) -> Result<bool> {
+    let path = dir.join(format!("{}.direct-probe", options.base_name));
+    let err = |e| DeviceError::io(OpKind::Open, 0, e);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&path);
+    let result = match file {
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            log::info!(
+                "{}: O_DIRECT refused at open; using buffered I/O",
+                dir.display()
+            );
+            Ok(false)
+        }
+        Err(e) => return Err(err(e)),
+        Ok(file) => {
+            let mut buf = AlignedBuf::new(options.alignment, options.alignment)?;
+            let probe = file
+                .write_all_at(&buf, 0)
+                .and_then(|()| file.read_exact_at(&mut buf, 0));
+            match probe {
+                Ok(()) => Ok(true),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    log::info!(
+                        "{}: O_DIRECT with alignment {} refused; using buffered I/O",
+                        dir.display(),
+                        options.alignment
+                    );
+                    Ok(false)
+                }
+                Err(e) => Err(err(e)),
+            }
+        }
+    };
+    let _ = fs::remove_file(&path);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_stop_at_segment_end_and_cap() {
+        assert_eq!(
+            next_chunk(4096 * 3, 8192, 4096 * 4, 1 << 20),
+            Chunk {
+                segment: 0,
+                file_offset: 4096 * 3,
+                len: 4096
+            }
+        );
+        assert_eq!(
+            next_chunk(4096 * 4, 8192, 4096 * 4, 512),
+            Chunk {
+                segment: 1,
+                file_offset: 0,
+                len: 512
+            }
+        );
+        assert_eq!(next_chunk(10, 5, 100, 1000).len, 5);
+    }
+
+    #[test]
+    fn reopen_derives_begin_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DeviceOptions::default()
+            .with_segment_size(8192)
+            .with_direct_io(false);
+        {
+            let segs = SegmentFiles::open(dir.path(), &opts).unwrap();
+            for n in 0..3 {
+                let seg = segs.segment(n).unwrap();
+                seg.file.write_all_at(&[1u8; 4096], 0).unwrap();
+            }
+            segs.truncate_front(8192 + 4096).unwrap();
+            assert!(!dir.path().join("log.0").exists());
+            assert!(dir.path().join("log.1").exists());
+            assert!(matches!(
+                segs.segment(0),
+                Err(DeviceError::Truncated { .. })
+            ));
+            segs.flush().unwrap();
+        }
+        let segs = SegmentFiles::open(dir.path(), &opts).unwrap();
+        assert_eq!(segs.begin(), 8192);
+        assert_eq!(segs.size(), 2 * 8192 + 4096);
+    }
+}

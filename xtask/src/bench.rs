@@ -1,0 +1,44 @@
+//! `cargo xtask bench <name> [args..]`: end-to-end benchmarks.
+//!
+//! Each benchmark is a `harness = false` bench target in the crate it
+//! measures, run in release mode; extra arguments are passed through.
+//!
+//! * `device` — `faster-device`'s devices against a plain `std::fs` loop:
+//!   sequential 1 MiB writes (GB/s) and random 4 KiB reads at queue depth 1
+//!   and 64 (IOPS). Takes `--quick`, `--dir DIR`, `--size-mib N`.
+
+use crate::cmd;
+
+/// (name, package, bench target, what it measures)
+const BENCHES: &[(&str, &str, &str, &str)] = &[(
+    "device",
+    "faster-device",
+    "device",
+    "io_uring / file device / std::fs: sequential writes and random reads",
+)];
+
+fn list() -> String {
+    let mut s = String::from("benchmarks:\n");
+    for (name, _, _, what) in BENCHES {
+        s.push_str(&format!("  {name:<10} {what}\n"));
+    }
+    s
+}
+
+/// Runs the named benchmark.
+pub fn run(args: &[String]) -> Result<(), String> {
+    let Some(name) = args.first() else {
+        return Err(format!("usage: cargo xtask bench <name> [args..]\n{}", list()));
+    };
+    let Some((_, package, target, _)) = BENCHES.iter().find(|b| b.0 == name) else {
+        return Err(format!("unknown benchmark `{name}`\n{}", list()));
+    };
+    let rest: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--")
+        .collect();
+    let mut argv = vec!["bench", "--package", package, "--bench", target, "--"];
+    argv.extend(rest);
+    cmd::run(&format!("bench {name}"), cmd::cargo(&argv))
+}
