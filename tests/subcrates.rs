@@ -30,12 +30,16 @@ fn epoch_through_the_facade() {
 fn devices_through_the_facade() {
     let dir = tempfile::tempdir().unwrap();
     let chosen = device::open_default(dir.path(), DeviceOptions::default()).unwrap();
-    assert!(matches!(chosen.kind(), DeviceKind::IoUring | DeviceKind::File));
+    assert!(matches!(
+        chosen.kind(),
+        DeviceKind::IoUring | DeviceKind::File
+    ));
 
     let dev = MemoryDevice::new(DeviceOptions::default()).unwrap();
     let data: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
     let page = AlignedBuf::from_slice(&data, dev.alignment()).unwrap();
-    dev.write(0, Box::new(page), Box::new(|r| r.unwrap())).unwrap();
+    dev.write(0, Box::new(page), Box::new(|r| r.unwrap()))
+        .unwrap();
     device::drain(&dev).unwrap();
     let got = Arc::new(std::sync::Mutex::new(None));
     let g = got.clone();

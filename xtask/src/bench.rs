@@ -28,7 +28,10 @@ fn list() -> String {
 /// Runs the named benchmark.
 pub fn run(args: &[String]) -> Result<(), String> {
     let Some(name) = args.first() else {
-        return Err(format!("usage: cargo xtask bench <name> [args..]\n{}", list()));
+        return Err(format!(
+            "usage: cargo xtask bench <name> [args..]\n{}",
+            list()
+        ));
     };
     let Some((_, package, target, _)) = BENCHES.iter().find(|b| b.0 == name) else {
         return Err(format!("unknown benchmark `{name}`\n{}", list()));

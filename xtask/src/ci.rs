@@ -35,7 +35,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     steps.step("test", || {
         cmd::run("test", cmd::cargo(&["test", "--workspace"]))
     })?;
-    steps.step("loom models", || loom::run_models(loom::DEFAULT_PREEMPTIONS))?;
+    steps.step("loom models", || {
+        loom::run_models(loom::DEFAULT_PREEMPTIONS)
+    })?;
     steps.step("doc", || {
         let mut c = cmd::cargo(&["doc", "--workspace", "--no-deps"]);
         c.env("RUSTDOCFLAGS", "-D warnings");

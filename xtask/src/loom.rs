@@ -52,7 +52,7 @@ pub fn run_models(preemptions: u32) -> Result<(), String> {
             "--test",
             "loom",
         ]);
-        c.env("RUSTFLAGS", "--cfg loom")
+        c.env("RUSTFLAGS", "--cfg loom -D warnings")
             .env("LOOM_MAX_PREEMPTIONS", preemptions.to_string())
             .env("CARGO_TARGET_DIR", project_root().join("target/loom"));
         cmd::run(&format!("loom {package}"), c)?;

@@ -2,10 +2,10 @@
 //!
 //! Run through the `cargo xtask` alias (see `.cargo/config.toml`):
 //!
-//! * `cargo xtask ci` — the whole CI pipeline, step by step (see [`ci`]).
+//! * `cargo xtask ci` — the whole CI pipeline, step by step (see [`mod@ci`]).
 //! * `cargo xtask loom [--preemptions N]` — only the loom models.
 //! * `cargo xtask bench <name> [-- args]` — end-to-end benchmarks (see
-//!   [`bench`]).
+//!   [`mod@bench`]).
 //!
 //! It depends on nothing but `std`, so it builds in seconds on a fresh
 //! machine.

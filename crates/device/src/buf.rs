@@ -31,7 +31,7 @@ impl AlignedBuf {
     /// Fails with [`DeviceError::InvalidOptions`] if `alignment` is not a power of two or the size
     /// overflows; aborts (like `Vec`) if the allocator is out of memory.
     pub fn new(len: usize, alignment: usize) -> Result<Self> {
-        // Never ask the allocator for zero bytes: allocate at least one alignment unit.
+        // Never ask the allocator for zero bytes: an empty buffer still owns a 1-byte block.
         let layout = Layout::from_size_align(len.max(1), alignment).map_err(|_| {
             DeviceError::InvalidOptions(format!(
                 "buffer of {len} bytes with alignment {alignment} (must be a power of two)"

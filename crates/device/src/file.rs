@@ -49,8 +49,13 @@ impl FileDevice {
         while pos < buf.len() {
             let at = offset + pos as u64;
             let c = next_chunk(at, buf.len() - pos, self.segs.segment_size(), cap);
-            let seg = self.segs.segment(c.segment)?;
             let dst = &mut buf[pos..pos + c.len];
+            let Some(seg) = self.segs.existing(c.segment)? else {
+                // No file for this segment: a hole.
+                dst.fill(0);
+                pos += c.len;
+                continue;
+            };
             match seg.file.read_at(dst, c.file_offset) {
                 // Past the end of this segment file but below the device size: a hole.
                 Ok(0) => {
@@ -75,13 +80,16 @@ impl FileDevice {
             let at = offset + pos as u64;
             let c = next_chunk(at, data.len() - pos, self.segs.segment_size(), cap);
             let seg = self.segs.segment(c.segment)?;
-            seg.mark_dirty();
             match seg.file.write_at(&data[pos..pos + c.len], c.file_offset) {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
                     return Err(DeviceError::io(OpKind::Write, at, e));
                 }
-                Ok(n) => pos += n,
+                Ok(n) => {
+                    // After the bytes reached the file, never before (see `mark_dirty`).
+                    seg.mark_dirty();
+                    pos += n;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(DeviceError::io(OpKind::Write, at, e)),
             }

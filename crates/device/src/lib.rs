@@ -39,10 +39,15 @@
 //! * A write's callback runs only after `size()` covers it; a read of bytes in `[begin, size)`
 //!   that were never written returns zeros.
 //! * After `flush` returns `Ok`, every write whose callback ran before `flush` was called
-//!   survives a crash (for files: `fdatasync` of each dirty segment, and of the directory after
-//!   segments were created or deleted).
-//! * Buffers handed to the kernel stay alive until the kernel is done with them, even if the
-//!   device is dropped with requests in flight (drop completes them first).
+//!   survives a crash, even if other writes or flushes run concurrently (for files:
+//!   `fdatasync` of each segment written since its last sync, and of the directory after
+//!   segments were created). After `truncate_front` returns `Ok`, the deletion is durable too
+//!   (the directory is `fsync`ed).
+//! * Buffers handed to the kernel stay alive and unmoved until the kernel is done with them,
+//!   even if the device is dropped with requests in flight: drop completes them first, and if
+//!   the ring fails so that it cannot, it leaks those buffers (their callbacks still run, with
+//!   an error) rather than free them.
+//! * No device lock is held while a thread blocks in `wait`, nor while callbacks run.
 //!
 //! ## What it must not know about
 //!
@@ -118,10 +123,12 @@ pub trait Device: Send + Sync {
     fn poll(&self) -> Result<usize>;
 
     /// Blocks until at least one request has finished and runs the callbacks of all that have;
-    /// returns how many ran. Returns 0 at once if no request is in flight.
+    /// returns how many ran. Returns 0 at once if no request is in flight, and may return 0
+    /// when another thread ran the callbacks of the requests that finished. Other threads may
+    /// submit while one waits.
     fn wait(&self) -> Result<usize>;
 
-    /// Number of submitted requests whose callbacks have not run yet.
+    /// Number of accepted requests whose callbacks have not finished running yet.
     fn in_flight(&self) -> usize;
 
     /// Makes every write whose callback has run before this call durable.
@@ -134,8 +141,8 @@ pub trait Device: Send + Sync {
     fn begin(&self) -> u64;
 
     /// Drops the front of the device: raises `begin()` to `offset` (never lowers it) and
-    /// deletes every segment lying entirely below `offset`. Later requests below `offset`
-    /// fail with [`DeviceError::Truncated`].
+    /// deletes every segment lying entirely below `offset`, durably when it returns `Ok`.
+    /// Later requests below `offset` fail with [`DeviceError::Truncated`].
     fn truncate_front(&self, offset: u64) -> Result<()>;
 }
 

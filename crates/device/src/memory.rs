@@ -99,6 +99,9 @@ impl MemoryStore {
 /// callbacks run at the next `poll`/`wait`. Transfers go through a simulated system call that
 /// moves at most [`DeviceOptions::max_transfer`] bytes, so the short-transfer retry loop runs
 /// exactly as it does on files.
+///
+/// Segments are dense vectors: a write far into a segment allocates the segment up to it, so
+/// keep segment sizes and offsets within what memory holds.
 pub struct MemoryDevice {
     store: MemoryStore,
     options: DeviceOptions,

@@ -3,15 +3,20 @@
 use crate::error::{DeviceError, Result};
 use crate::fault::FaultInjector;
 
+/// The largest accepted alignment, and the largest single transfer: 1 GiB.
+const MAX_ALIGNMENT: usize = 1 << 30;
+
 /// Configuration shared by all devices. Build it with [`DeviceOptions::default`] and the
 /// `with_*` setters.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct DeviceOptions {
     /// Size in bytes of one segment file (`<dir>/<base_name>.<n>` holds device bytes
-    /// `[n * segment_size, (n + 1) * segment_size)`). A multiple of `alignment`. Default 1 GiB.
+    /// `[n * segment_size, (n + 1) * segment_size)`). A multiple of `alignment`, at most
+    /// `i64::MAX`. Default 1 GiB.
     pub segment_size: u64,
-    /// Required alignment of buffer addresses, offsets and lengths; a power of two. Default 4096,
+    /// Required alignment of buffer addresses, offsets and lengths; a power of two of at most
+    /// 1 GiB. Default 4096,
     /// which satisfies `O_DIRECT` on every common block device.
     pub alignment: usize,
     /// Number of submission-queue entries of the io_uring instance (ignored by the other
@@ -93,10 +98,16 @@ impl DeviceOptions {
     /// Checks the options for consistency.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(DeviceError::InvalidOptions(msg));
-        if !self.alignment.is_power_of_two() {
+        if !self.alignment.is_power_of_two() || self.alignment > MAX_ALIGNMENT {
             return bad(format!(
-                "alignment {} is not a power of two",
+                "alignment {} is not a power of two of at most {MAX_ALIGNMENT}",
                 self.alignment
+            ));
+        }
+        if self.segment_size > i64::MAX as u64 {
+            return bad(format!(
+                "segment_size {} exceeds the largest file offset",
+                self.segment_size
             ));
         }
         if self.segment_size == 0 || self.segment_size % self.alignment as u64 != 0 {
@@ -122,11 +133,13 @@ impl DeviceOptions {
         Ok(())
     }
 
-    /// The largest single transfer: `max_transfer`, or a cap that fits a `u32` length and
-    /// keeps the alignment.
+    /// The largest single transfer: `max_transfer`, or 1 GiB. Never above 1 GiB, so it fits
+    /// the `u32` length of an io_uring entry, and (for valid options) a multiple of the
+    /// alignment, which is at most 1 GiB.
     pub(crate) fn transfer_cap(&self) -> usize {
-        let hard = (1usize << 30).max(self.alignment);
-        self.max_transfer.unwrap_or(hard).min(hard)
+        self.max_transfer
+            .unwrap_or(MAX_ALIGNMENT)
+            .min(MAX_ALIGNMENT)
     }
 }
 
@@ -144,6 +157,8 @@ mod tests {
         let d = DeviceOptions::default;
         for o in [
             d().with_alignment(3),
+            d().with_alignment(1 << 31).with_segment_size(1 << 31),
+            d().with_segment_size(1 << 63),
             d().with_segment_size(1000),
             d().with_segment_size(0),
             d().with_queue_depth(0),

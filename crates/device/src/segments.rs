@@ -51,7 +51,9 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    /// Records that the segment has (or is about to have) writes that are not yet synced.
+    /// Records that written bytes have reached the file and are not yet synced. Call it after
+    /// the transfer completed, never before: a flush that ran between marking and writing
+    /// would clear the mark without covering the bytes.
     pub fn mark_dirty(&self) {
         self.dirty.store(true, Ordering::Release);
     }
@@ -72,6 +74,9 @@ pub(crate) struct SegmentFiles {
     segment_size: u64,
     direct: bool,
     state: Mutex<State>,
+    /// Held for the whole of `flush`, so a flush that finds a segment clean because a
+    /// concurrent flush just took its dirty mark returns only after that flush synced it.
+    flushing: Mutex<()>,
     begin: AtomicU64,
     size: AtomicU64,
 }
@@ -109,15 +114,23 @@ impl SegmentFiles {
                 begin: 0,
                 dir_dirty: false,
             }),
+            flushing: Mutex::new(()),
             begin: AtomicU64::new(0),
             size: AtomicU64::new(0),
         };
         let mut size = 0;
         let mut begin = None;
         for n in found {
+            let Some(start) = n.checked_mul(options.segment_size) else {
+                let e = io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("segment {n} lies beyond the largest device offset"),
+                );
+                return Err(open_err(e));
+            };
             let seg = segs.open_file(n, false)?;
             let len = seg.file.metadata().map_err(open_err)?.len();
-            size = size.max(n * options.segment_size + len.min(options.segment_size));
+            size = size.max(start.saturating_add(len.min(options.segment_size)));
             begin = Some(begin.map_or(n, |b: u64| b.min(n)));
             segs.lock().files.insert(n, Arc::new(seg));
         }
@@ -176,17 +189,12 @@ impl SegmentFiles {
         self.size.fetch_max(end, Ordering::AcqRel);
     }
 
-    /// The open segment `n`, creating its file if needed. Fails with `Truncated` if the segment
-    /// lies entirely below the truncation point (so a deleted segment is never resurrected).
+    /// The open segment `n` for a write, creating its file if needed. Fails with `Truncated`
+    /// if the segment lies entirely below the truncation point (so a deleted segment is never
+    /// resurrected).
     pub fn segment(&self, n: u64) -> Result<Arc<Segment>> {
         let mut state = self.lock();
-        let seg_end = (n + 1).saturating_mul(self.segment_size);
-        if seg_end <= state.begin {
-            return Err(DeviceError::Truncated {
-                offset: n * self.segment_size,
-                begin: state.begin,
-            });
-        }
+        check_not_truncated(&state, n, self.segment_size)?;
         if let Some(seg) = state.files.get(&n) {
             return Ok(Arc::clone(seg));
         }
@@ -196,9 +204,21 @@ impl SegmentFiles {
         Ok(seg)
     }
 
+    /// The open segment `n` for a read: `None` if its file does not exist (the whole segment
+    /// is a hole, reading as zeros). Fails like [`segment`](Self::segment) below the
+    /// truncation point. Never creates a file.
+    pub fn existing(&self, n: u64) -> Result<Option<Arc<Segment>>> {
+        let state = self.lock();
+        check_not_truncated(&state, n, self.segment_size)?;
+        Ok(state.files.get(&n).cloned())
+    }
+
     /// `fdatasync`s every segment written since its last sync, then the directory if segment
-    /// files were created or deleted since the last flush.
+    /// files were created since the last flush. Every transfer that completed (and marked its
+    /// segment dirty) before this call is durable when it returns `Ok`, even if another flush
+    /// runs concurrently.
     pub fn flush(&self) -> Result<()> {
+        let _flushing = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
         let (dirty, dir_dirty) = {
             let mut state = self.lock();
             let dirty: Vec<(u64, Arc<Segment>)> = state
@@ -220,9 +240,7 @@ impl SegmentFiles {
             }
         }
         if result.is_ok() && dir_dirty {
-            result = File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| DeviceError::io(OpKind::Flush, 0, e));
+            result = self.sync_dir(OpKind::Flush);
         }
         if result.is_err() && dir_dirty {
             self.lock().dir_dirty = true;
@@ -230,30 +248,55 @@ impl SegmentFiles {
         result
     }
 
-    /// Raises the truncation point to `offset` and deletes every segment lying entirely below
-    /// it. In-flight requests on a deleted segment still complete (they hold the open file).
+    /// `fsync`s the directory, making creations and deletions of segment files durable.
+    fn sync_dir(&self, op: OpKind) -> Result<()> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| DeviceError::io(op, 0, e))
+    }
+
+    /// Raises the truncation point to `offset`, deletes every segment lying entirely below it
+    /// and `fsync`s the directory, so the deletion is durable when this returns `Ok`.
+    /// In-flight requests on a deleted segment still complete (they hold the open file).
     pub fn truncate_front(&self, offset: u64) -> Result<()> {
-        let mut state = self.lock();
-        if offset <= state.begin {
-            return Ok(());
-        }
-        state.begin = offset;
-        self.begin.store(offset, Ordering::Release);
-        let whole = offset / self.segment_size;
-        let doomed: Vec<u64> = state.files.range(..whole).map(|(n, _)| *n).collect();
-        for n in doomed {
-            state.files.remove(&n);
-            state.dir_dirty = true;
-            match fs::remove_file(self.path(n)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(DeviceError::io(OpKind::Truncate, n * self.segment_size, e));
+        {
+            let mut state = self.lock();
+            if offset <= state.begin {
+                return Ok(());
+            }
+            state.begin = offset;
+            self.begin.store(offset, Ordering::Release);
+            let whole = offset / self.segment_size;
+            let doomed: Vec<u64> = state.files.range(..whole).map(|(n, _)| *n).collect();
+            for n in doomed {
+                match fs::remove_file(self.path(n)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        let at = n * self.segment_size;
+                        return Err(DeviceError::io(OpKind::Truncate, at, e));
+                    }
                 }
+                state.files.remove(&n);
+                state.dir_dirty = true;
             }
         }
-        Ok(())
+        // The lock is released: deletions need no more than this one sync. If it fails, the
+        // next flush retries it (`dir_dirty` stays set).
+        self.sync_dir(OpKind::Truncate)
     }
+}
+
+/// Fails with `Truncated` if segment `n` lies entirely below the truncation point.
+fn check_not_truncated(state: &State, n: u64, segment_size: u64) -> Result<()> {
+    let seg_end = n.saturating_add(1).saturating_mul(segment_size);
+    if seg_end <= state.begin {
+        return Err(DeviceError::Truncated {
+            offset: n.saturating_mul(segment_size),
+            begin: state.begin,
+        });
+    }
+    Ok(())
 }
 
 /// Tries `O_DIRECT` in `dir`: opening a probe file with it (`EINVAL` means the file system

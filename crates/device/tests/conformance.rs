@@ -140,6 +140,11 @@ fn round_trip(f: Fixture) {
     assert_eq!(dev.size(), far + ALIGN as u64);
     let hole = read_sync(&*dev, SEG + 2 * ALIGN as u64, 3 * SEG as usize).unwrap();
     assert!(hole.iter().all(|&b| b == 0));
+    assert_eq!(
+        f.segments(),
+        vec![0, 1, 5],
+        "reading a hole creates no segment"
+    );
     assert_eq!(dev.in_flight(), 0);
 }
 

@@ -266,7 +266,7 @@ fn loom_idle_participant_does_not_block_phase() {
         let lasts = Arc::new(AtomicUsize::new(0));
         let _idle = epoch.register().unwrap(); // registered, never protected
         let mut worker = epoch.register().unwrap();
-        let mut leaver = epoch.register().unwrap();
+        let leaver = epoch.register().unwrap();
         let leaver_guard = leaver.into_guard();
 
         let t1 = {

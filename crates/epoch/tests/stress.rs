@@ -82,13 +82,20 @@ fn stress_no_action_runs_early() {
     drop(guard);
     let checks: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert_eq!(checks, (READERS * READER_ROUNDS * 64 * 4) as u64);
-    assert!(published > 1, "the writer retired objects while readers ran");
+    assert!(
+        published > 1,
+        "the writer retired objects while readers ran"
+    );
     epoch.drain();
     let retired = state
         .iter()
         .filter(|s| s.load(Ordering::SeqCst) == RETIRED)
         .count();
-    assert_eq!(retired, published - 1, "every retired object is reclaimed once all leave");
+    assert_eq!(
+        retired,
+        published - 1,
+        "every retired object is reclaimed once all leave"
+    );
 }
 
 /// (b) No action is lost or run twice under concurrent bumps, with a small
@@ -98,8 +105,11 @@ fn stress_concurrent_bumps_run_each_action_exactly_once() {
     const BUMPERS: usize = 4;
     const PER_BUMPER: usize = 5_000;
     let epoch = LightEpoch::with_capacity(BUMPERS + 2, 4).unwrap();
-    let runs: Arc<Vec<AtomicU8>> =
-        Arc::new((0..BUMPERS * PER_BUMPER).map(|_| AtomicU8::new(0)).collect());
+    let runs: Arc<Vec<AtomicU8>> = Arc::new(
+        (0..BUMPERS * PER_BUMPER)
+            .map(|_| AtomicU8::new(0))
+            .collect(),
+    );
     let done = Arc::new(AtomicBool::new(false));
 
     // A protected participant that refreshes only now and then holds
@@ -206,7 +216,11 @@ fn stress_exactly_one_last_per_phase() {
         t.join().unwrap();
     }
     for round in 1..=ROUNDS {
-        assert_eq!(lasts[round as usize].load(Ordering::SeqCst), 1, "round {round}");
+        assert_eq!(
+            lasts[round as usize].load(Ordering::SeqCst),
+            1,
+            "round {round}"
+        );
     }
     assert_eq!(epoch.completed_phase(), ROUNDS);
 }
@@ -254,7 +268,10 @@ fn register_beyond_capacity_is_a_typed_error() {
         EpochError::TableFull { capacity: 2 }
     );
     drop(a);
-    assert!(epoch.register().is_ok(), "a dropped participant frees its slot");
+    assert!(
+        epoch.register().is_ok(),
+        "a dropped participant frees its slot"
+    );
     assert!(matches!(
         LightEpoch::with_capacity(0, 1),
         Err(EpochError::InvalidConfig(_))
