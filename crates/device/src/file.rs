@@ -14,7 +14,7 @@ use crate::completion::{CompletionQueue, Done};
 use crate::error::{DeviceError, OpKind, Result};
 use crate::options::DeviceOptions;
 use crate::segments::{SegmentFiles, next_chunk};
-use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_request};
+use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_read, check_write};
 
 /// The portable device: `pread`/`pwrite` on segment files, `O_DIRECT` when asked for and
 /// accepted.
@@ -113,15 +113,7 @@ impl Device for FileDevice {
     }
 
     fn read(&self, offset: u64, mut buf: AlignedBuf, done: ReadCallback) -> Result<()> {
-        check_request(
-            true,
-            buf.as_ptr() as usize,
-            offset,
-            buf.len(),
-            self.options.alignment,
-            self.segs.begin(),
-            self.segs.size(),
-        )?;
+        check_read(self, offset, &buf)?;
         let result = self.read_now(offset, &mut buf).map(|()| buf);
         self.done.push(Done::Read(done, result));
         Ok(())
@@ -129,15 +121,7 @@ impl Device for FileDevice {
 
     fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
         let data = buf.as_bytes();
-        check_request(
-            false,
-            data.as_ptr() as usize,
-            offset,
-            data.len(),
-            self.options.alignment,
-            self.segs.begin(),
-            self.segs.size(),
-        )?;
+        check_write(self, offset, data)?;
         let result = self.write_now(offset, data);
         drop(buf);
         self.done.push(Done::Write(done, result));

@@ -184,6 +184,32 @@ pub fn open_default(dir: impl AsRef<Path>, options: DeviceOptions) -> Result<Box
     Ok(Box::new(dev))
 }
 
+/// Checks a read of `buf.len()` bytes at `offset` against `dev`'s alignment and range.
+pub(crate) fn check_read(dev: &dyn Device, offset: u64, buf: &AlignedBuf) -> Result<()> {
+    check_request(
+        true,
+        buf.as_ptr() as usize,
+        offset,
+        buf.len(),
+        dev.alignment(),
+        dev.begin(),
+        dev.size(),
+    )
+}
+
+/// Checks a write of `data` at `offset` against `dev`'s alignment and range.
+pub(crate) fn check_write(dev: &dyn Device, offset: u64, data: &[u8]) -> Result<()> {
+    check_request(
+        false,
+        data.as_ptr() as usize,
+        offset,
+        data.len(),
+        dev.alignment(),
+        dev.begin(),
+        dev.size(),
+    )
+}
+
 /// Checks a request against the alignment and the device range. `read` selects the past-end
 /// check.
 pub(crate) fn check_request(

@@ -24,7 +24,7 @@ use crate::completion::{CompletionQueue, Done};
 use crate::error::{DeviceError, OpKind, Result};
 use crate::options::DeviceOptions;
 use crate::segments::next_chunk;
-use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_request};
+use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_read, check_write};
 
 #[derive(Default, Debug)]
 struct MemSegment {
@@ -222,15 +222,7 @@ impl Device for MemoryDevice {
     }
 
     fn read(&self, offset: u64, mut buf: AlignedBuf, done: ReadCallback) -> Result<()> {
-        check_request(
-            true,
-            buf.as_ptr() as usize,
-            offset,
-            buf.len(),
-            self.options.alignment,
-            self.begin(),
-            self.size(),
-        )?;
+        check_read(self, offset, &buf)?;
         let result = self.read_now(offset, &mut buf).map(|()| buf);
         self.done.push(Done::Read(done, result));
         Ok(())
@@ -238,15 +230,7 @@ impl Device for MemoryDevice {
 
     fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
         let data = buf.as_bytes();
-        check_request(
-            false,
-            data.as_ptr() as usize,
-            offset,
-            data.len(),
-            self.options.alignment,
-            self.begin(),
-            self.size(),
-        )?;
+        check_write(self, offset, data)?;
         let result = self.write_now(offset, data);
         drop(buf);
         self.done.push(Done::Write(done, result));

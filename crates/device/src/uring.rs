@@ -27,7 +27,7 @@ use crate::completion::{Done, run_all};
 use crate::error::{DeviceError, OpKind, Result};
 use crate::options::DeviceOptions;
 use crate::segments::{Segment, SegmentFiles, next_chunk};
-use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_request};
+use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_read, check_write};
 
 /// Creates the io_uring instance for `options` (`queue_depth` SQEs, clamped by the kernel).
 pub(crate) fn build_ring(options: &DeviceOptions) -> io::Result<IoUring> {
@@ -448,30 +448,14 @@ impl Device for UringDevice {
 
     fn read(&self, offset: u64, buf: AlignedBuf, done: ReadCallback) -> Result<()> {
         let len = buf.len();
-        check_request(
-            true,
-            buf.as_ptr() as usize,
-            offset,
-            len,
-            self.options.alignment,
-            self.segs.begin(),
-            self.segs.size(),
-        )?;
+        check_read(self, offset, &buf)?;
         self.enqueue(offset, len, Payload::Read(buf, done))
     }
 
     fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
         let data = buf.as_bytes();
         let len = data.len();
-        check_request(
-            false,
-            data.as_ptr() as usize,
-            offset,
-            len,
-            self.options.alignment,
-            self.segs.begin(),
-            self.segs.size(),
-        )?;
+        check_write(self, offset, data)?;
         self.enqueue(offset, len, Payload::Write(buf, done))
     }
 

@@ -377,6 +377,21 @@ fn short_transfers_are_retried(f: Fixture) {
     assert_eq!(all[at as usize..], data[..]);
 }
 
+/// A read that runs past the end of a segment *file* (but not of the device) gets a genuinely
+/// short transfer from the kernel: the first piece returns only the bytes the file has, the
+/// next returns nothing. The device continues after the short piece and fills the rest with
+/// zeros, as for any hole.
+fn kernel_short_reads_are_continued(f: Fixture) {
+    let dev = f.open(f.options());
+    let head = pattern(0, ALIGN, 9);
+    write_sync(&*dev, 0, &head).unwrap();
+    // Grow the device past segment 0's file, which stays one block long.
+    write_sync(&*dev, SEG, &pattern(SEG, ALIGN, 10)).unwrap();
+    let got = read_sync(&*dev, 0, 4 * ALIGN).unwrap();
+    assert_eq!(got[..ALIGN], head[..]);
+    assert!(got[ALIGN..].iter().all(|&b| b == 0));
+}
+
 fn injected_errors_fail_one_request(f: Fixture) {
     let faults = FaultInjector::new();
     let dev = f.open(f.options().with_faults(faults.clone()));
@@ -626,6 +641,7 @@ all_devices!(
     read_past_end_is_an_error,
     flush_is_durable_across_reopen,
     short_transfers_are_retried,
+    kernel_short_reads_are_continued,
     injected_errors_fail_one_request,
     truncate_front_drops_segments,
     concurrent_submission,
