@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use crate::buf::AlignedBuf;
+use crate::buf::{AlignedBuf, IoSource};
 use crate::error::Result;
 use crate::{ReadCallback, WriteCallback};
 
@@ -91,6 +91,29 @@ impl CompletionQueue {
     pub fn push(&self, done: Done) {
         self.pending.fetch_add(1, Ordering::AcqRel);
         self.lock().push_back(done);
+    }
+
+    /// Performs a read at once with `read` and queues its completion.
+    pub fn read_now(
+        &self,
+        mut buf: AlignedBuf,
+        done: ReadCallback,
+        read: impl FnOnce(&mut AlignedBuf) -> Result<()>,
+    ) {
+        let result = read(&mut buf).map(|()| buf);
+        self.push(Done::Read(done, result));
+    }
+
+    /// Performs a write at once with `write`, drops the source, and queues the completion.
+    pub fn write_now(
+        &self,
+        source: Box<dyn IoSource>,
+        done: WriteCallback,
+        write: impl FnOnce(&[u8]) -> Result<()>,
+    ) {
+        let result = write(source.as_bytes());
+        drop(source);
+        self.push(Done::Write(done, result));
     }
 
     /// Number of requests whose callbacks have not finished running: queued ones, and ones

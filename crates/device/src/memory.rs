@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::buf::{AlignedBuf, IoSource};
-use crate::completion::{CompletionQueue, Done};
+use crate::completion::CompletionQueue;
 use crate::error::{DeviceError, OpKind, Result};
 use crate::options::DeviceOptions;
 use crate::segments::next_chunk;
@@ -221,19 +221,16 @@ impl Device for MemoryDevice {
         false
     }
 
-    fn read(&self, offset: u64, mut buf: AlignedBuf, done: ReadCallback) -> Result<()> {
+    fn read(&self, offset: u64, buf: AlignedBuf, done: ReadCallback) -> Result<()> {
         check_read(self, offset, &buf)?;
-        let result = self.read_now(offset, &mut buf).map(|()| buf);
-        self.done.push(Done::Read(done, result));
+        self.done.read_now(buf, done, |b| self.read_now(offset, b));
         Ok(())
     }
 
     fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
-        let data = buf.as_bytes();
-        check_write(self, offset, data)?;
-        let result = self.write_now(offset, data);
-        drop(buf);
-        self.done.push(Done::Write(done, result));
+        check_write(self, offset, buf.as_bytes())?;
+        self.done
+            .write_now(buf, done, |data| self.write_now(offset, data));
         Ok(())
     }
 
