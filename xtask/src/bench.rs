@@ -6,16 +6,34 @@
 //! * `device` — `faster-device`'s devices against a plain `std::fs` loop:
 //!   sequential 1 MiB writes (GB/s) and random 4 KiB reads at queue depth 1
 //!   and 64 (IOPS). Takes `--quick`, `--dir DIR`, `--size-mib N`.
+//! * `index` — `faster-index` find and insert Mops/s on 10 M keys with 1 and 2
+//!   threads, against `std::collections::HashMap`. Takes `--quick`, `--keys N`.
+//! * `hlog` — `faster-hlog` append GB/s with flushing on, against a `std::fs`
+//!   sequential write of the same bytes. Takes `--quick`.
 
 use crate::cmd;
 
 /// (name, package, bench target, what it measures)
-const BENCHES: &[(&str, &str, &str, &str)] = &[(
-    "device",
-    "faster-device",
-    "device",
-    "io_uring / file device / std::fs: sequential writes and random reads",
-)];
+const BENCHES: &[(&str, &str, &str, &str)] = &[
+    (
+        "device",
+        "faster-device",
+        "device",
+        "io_uring / file device / std::fs: sequential writes and random reads",
+    ),
+    (
+        "index",
+        "faster-index",
+        "index",
+        "hash index find / insert Mops/s vs std HashMap, 1 and 2 threads",
+    ),
+    (
+        "hlog",
+        "faster-hlog",
+        "hlog",
+        "hybrid log append GB/s with flushing vs a std::fs sequential write",
+    ),
+];
 
 fn list() -> String {
     let mut s = String::from("benchmarks:\n");
