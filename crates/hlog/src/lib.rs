@@ -1,14 +1,99 @@
 //! # faster-hlog: the hybrid log
 //!
-//! This crate will own FASTER's hybrid log: a logical 48-bit address space over
-//! fixed-size pages, split into an on-disk region, a read-only in-memory region
-//! and a mutable in-memory region at the tail. It will own tail allocation, the
-//! record format (header with previous address, checkpoint version and
-//! tombstone / invalid / sealed bits), page flush and eviction through a
-//! `faster-device` device, region shifts published through `faster-epoch`
-//! drain actions, asynchronous reads of on-disk records and log scans.
+//! This crate owns FASTER's *hybrid log*: a logical, append-only address space of 2^48 bytes
+//! cut into fixed-size pages, whose newest pages live in a circular buffer of in-memory page
+//! frames and whose older pages live on a [`faster_device::Device`].
 //!
-//! It must not know about the hash index, sessions, serial numbers or the CPR
-//! state machine: it stores records at addresses and nothing more.
+//! ## Key types
 //!
-//! Status: the types arrive with the hybrid-log issue; this crate is empty today.
+//! * [`Hlog`]: the log. [`Hlog::allocate`] / [`Hlog::append`] at the tail, [`Hlog::get`] for
+//!   in-memory records, [`Hlog::read_async`] + [`Hlog::complete_pending`] for on-disk ones,
+//!   [`Hlog::scan`] for ranges, [`Hlog::shift_read_only_to_tail`] / [`Hlog::flush_until`] for
+//!   fold-over checkpoints.
+//! * [`HlogConfig`]: page size (default 1 MiB), memory budget (default 64 MiB) and mutable
+//!   fraction (default 0.9).
+//! * [`Address`]: a 48-bit logical address; [`record`]: the record format ([`RecordRef`] in
+//!   memory, [`RecordView`] over bytes, [`NewRecord`] to write);
+//!   [`HlogError`] / [`Result`].
+//!
+//! ## Regions and invariants
+//!
+//! ```text
+//!  begin <= head <= read_only <= tail          (safe_head <= head, safe_read_only <= read_only)
+//!  | on disk | in memory, read-only | mutable |
+//! ```
+//!
+//! * The log starts at [`Address::FIRST_VALID`] (64): the first 64 bytes of page 0 are
+//!   reserved, so address 0 means "no record".
+//! * Page `p` lives in frame `p % frames` (`frames = memory / page_size`, at least 2).
+//! * **Tail allocation** is one `fetch_add` on a packed word: page number in the high bits,
+//!   offset in the low `page_bits + 16` bits (so up to 2^16 overshooting threads cannot carry
+//!   into the page number). The one thread whose allocation crosses the page end writes the
+//!   page's filler word and opens the next page; threads that overshot help until it is open.
+//! * **Shifts** are published then acknowledged: a boundary (`read_only`, `head`) is raised with
+//!   `fetch_max`, then `bump_epoch` registers an action that raises the `safe_*` twin once
+//!   every participant has refreshed past the shift.
+//! * **Read-only** trails the tail: opening page `n` makes everything below page
+//!   `n + 1 - mutable_pages` read-only. The epoch action that moves `safe_read_only` *issues
+//!   the flushes* of the newly read-only bytes (copying each page range into an aligned
+//!   buffer, one write per page, writes of the same page serialised). `flushed_until` advances
+//!   over the contiguous prefix of completed writes.
+//! * **Head / eviction**: opening page `n >= frames` needs frame `n % frames`, which holds page
+//!   `n - frames`. The opener raises `head` to the end of that page once `flushed_until` has
+//!   passed it, and reuses (zeroes) the frame only when `safe_head` has passed it too: the old
+//!   page is then both durable on the device (written) and unreachable by every protected
+//!   thread. Until then it *helps*: it reaps device completions, waits on in-flight I/O, and
+//!   refreshes its guard (which runs ready epoch actions) — no blind spinning on a flag.
+//!   Nothing requires the user to call flush by hand.
+//! * Bytes below `safe_read_only` never change except header bits, and every frame access
+//!   is an atomic word operation (see [`record`]), so flushing never races with readers.
+//!
+//! ## Epoch contract for callers
+//!
+//! Every frame access happens under a [`faster_epoch::Guard`] of the epoch passed to
+//! [`Hlog::new`]. Write allocated space before the guard's next refresh (allocation itself may
+//! refresh the guard, so do not hold one allocation across another); refresh regularly, since
+//! a participant that never refreshes holds back eviction, and allocation then waits for it.
+//!
+//! ## What this crate must not know about
+//!
+//! The hash index, sessions, serial numbers and the CPR state machine: it stores records at
+//! addresses and nothing more. The previous-address chain, versions and header bits are
+//! fields it stores for the store above it; it never follows chains or interprets versions
+//! (beyond offering the wrap-safe [`record::version_is_newer`]).
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use faster_device::{DeviceOptions, MemoryDevice};
+//! use faster_epoch::LightEpoch;
+//! use faster_hlog::{Hlog, HlogConfig, NewRecord};
+//!
+//! let epoch = LightEpoch::new();
+//! let device = Arc::new(MemoryDevice::new(DeviceOptions::default())?);
+//! let config = HlogConfig::default().with_page_size(64 << 10).with_memory_size(256 << 10);
+//! let log = Hlog::new(config, device, epoch.clone())?;
+//! let mut participant = epoch.register()?;
+//! let mut guard = participant.protect();
+//! let addr = log.append(&mut guard, &NewRecord::new(b"key", b"value"))?;
+//! let rec = log.get(&guard, addr)?.expect("in memory");
+//! assert!(rec.key_eq(b"key"));
+//! assert_eq!(rec.value(), b"value");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod address;
+pub mod config;
+mod error;
+mod frame;
+mod hlog;
+pub mod record;
+mod scan;
+
+pub use address::Address;
+pub use config::{Geometry, HlogConfig};
+pub use error::{HlogError, Result};
+pub use hlog::{DiskRecord, Hlog};
+pub use record::{Header, NewRecord, RecordRef, RecordView, version_is_newer};
+pub use scan::{LogScan, ScanRecord};
