@@ -47,6 +47,13 @@
 //!   Nothing requires the user to call flush by hand.
 //! * Bytes below `safe_read_only` never change except header bits, and every frame access
 //!   is an atomic word operation (see [`record`]), so flushing never races with readers.
+//!   Each flush copies its page range out of the frame into an `AlignedBuf` (relaxed word
+//!   loads) and hands the copy to the device, so the frame is free of I/O the moment the
+//!   copy is taken and header bits may still be set on read-only records. The bench measures
+//!   that copy at about 13 GB/s, roughly a tenth of the append-with-flush time.
+//! * A failed flush write is sticky: `flushed_until` stops before it, and allocation returns
+//!   [`HlogError::FlushFailed`] (or [`HlogError::PageTurnFailed`] to the threads waiting for
+//!   the page turn) instead of waiting forever for a frame that can never be evicted.
 //!
 //! ## Epoch contract for callers
 //!

@@ -1,0 +1,106 @@
+//! Page frames: aligned, zero-initialised heap memory viewed as a slice of `AtomicU64`.
+//!
+//! All the crate's `unsafe` lives here. A frame is shared by every thread that reads or writes
+//! the page it holds, so its bytes are only ever accessed through atomic 8-byte words (relaxed
+//! loads and stores compile to plain moves); nobody ever forms a `&mut [u8]` to frame memory.
+//! Which page a frame holds, and when it may be zeroed for reuse, is the log's business
+//! (epoch protection plus `safe_head`), not this module's.
+
+use std::alloc::{self, Layout};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One page frame: `len` bytes (a multiple of 8), aligned to a chosen power of two.
+pub(crate) struct Frame {
+    ptr: NonNull<AtomicU64>,
+    words: usize,
+    layout: Layout,
+}
+
+// SAFETY: the frame owns its allocation; all access goes through `&[AtomicU64]`, which is
+// `Send` and `Sync`.
+unsafe impl Send for Frame {}
+// SAFETY: as above: shared access only hands out `&[AtomicU64]`.
+unsafe impl Sync for Frame {}
+
+impl Frame {
+    /// Allocates a zeroed frame of `bytes` bytes (a non-zero multiple of 8) aligned to
+    /// `alignment` (a power of two, at least 8). Returns `None` on a bad layout.
+    pub(crate) fn new(bytes: usize, alignment: usize) -> Option<Frame> {
+        if bytes == 0 || bytes % 8 != 0 || alignment < 8 {
+            return None;
+        }
+        let layout = Layout::from_size_align(bytes, alignment).ok()?;
+        // SAFETY: `layout` has a non-zero size.
+        let raw = unsafe { alloc::alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(raw.cast::<AtomicU64>()) else {
+            alloc::handle_alloc_error(layout)
+        };
+        Some(Frame {
+            ptr,
+            words: bytes / 8,
+            layout,
+        })
+    }
+
+    /// The frame as atomic words.
+    pub(crate) fn words(&self) -> &[AtomicU64] {
+        // SAFETY: `ptr` points to `words * 8` zero-initialised bytes aligned to at least 8,
+        // owned by `self` and alive for the borrow; an all-zero bit pattern is a valid
+        // `AtomicU64`, and every access to the memory goes through these atomics.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.words) }
+    }
+
+    /// Zeroes the whole frame (relaxed stores; the caller orders them with the publication of
+    /// the page that reuses the frame).
+    pub(crate) fn zero(&self) {
+        for w in self.words() {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies the bytes `[from, from + out.len())` of the frame into `out` (`from` and the
+    /// length multiples of 8, in range), with relaxed word loads.
+    pub(crate) fn copy_out(&self, from: usize, out: &mut [u8]) {
+        let words = &self.words()[from / 8..(from + out.len()) / 8];
+        for (w, chunk) in words.iter().zip(out.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from `alloc_zeroed(self.layout)` and is freed exactly once.
+        unsafe { alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), self.layout) }
+    }
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("bytes", &(self.words * 8))
+            .field("alignment", &self.layout.align())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_copy_zero() {
+        assert!(Frame::new(0, 4096).is_none());
+        assert!(Frame::new(12, 4096).is_none());
+        let f = Frame::new(8192, 4096).unwrap();
+        assert_eq!(f.words().as_ptr() as usize % 4096, 0);
+        f.words()[1].store(u64::from_le_bytes(*b"abcdefgh"), Ordering::Relaxed);
+        let mut out = [0u8; 16];
+        f.copy_out(0, &mut out);
+        assert_eq!(&out[8..], b"abcdefgh");
+        f.zero();
+        f.copy_out(0, &mut out);
+        assert_eq!(out, [0; 16]);
+    }
+}

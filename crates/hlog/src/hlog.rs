@@ -1,0 +1,755 @@
+//! [`Hlog`]: the hybrid log itself: tail allocation, region shifts, flush and eviction,
+//! in-memory access and asynchronous reads of on-disk records.
+
+use std::borrow::BorrowMut;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use crossbeam_utils::CachePadded;
+use faster_device::{AlignedBuf, Device};
+use faster_epoch::{Guard, LightEpoch, Participant};
+
+use crate::address::Address;
+use crate::config::{Geometry, HlogConfig};
+use crate::error::{HlogError, Result};
+use crate::frame::Frame;
+use crate::record::{self, HEADER_SIZE, Lengths, NewRecord, RecordRef, RecordView};
+
+/// Extra bits of the offset field of the packed tail word beyond `page_bits`: up to 2^16
+/// threads can overshoot a page (each adds at most one page-sized allocation to a closed page
+/// before it waits for the page turn) without the offset overflowing into the page number.
+const OVERSHOOT_BITS: u32 = 16;
+
+/// The hybrid log. See the [crate documentation](crate) for the model.
+///
+/// `Hlog` is `Send + Sync`; share it by reference or in an `Arc`. Every method that touches
+/// page frames takes a [`Guard`] of the [`LightEpoch`] the log was built with.
+pub struct Hlog {
+    shared: Arc<Shared>,
+}
+
+/// State shared with epoch actions and device callbacks (which hold a `Weak` to it).
+pub(crate) struct Shared {
+    pub(crate) geo: Geometry,
+    pub(crate) page_size: u64,
+    offset_bits: u32,
+    max_pages: u64,
+    frames: Box<[Frame]>,
+    pub(crate) device: Arc<dyn Device>,
+    pub(crate) epoch: LightEpoch,
+    /// Packed tail: page number in the high bits, offset in the low `offset_bits` bits.
+    tail: CachePadded<AtomicU64>,
+    begin: AtomicU64,
+    head: AtomicU64,
+    safe_head: AtomicU64,
+    read_only: AtomicU64,
+    safe_read_only: AtomicU64,
+    flushed_until: AtomicU64,
+    flush: Mutex<FlushCtl>,
+    flush_failed: AtomicBool,
+    /// Set when the thread that closed a page failed to open the next one.
+    turn_failed: Mutex<Option<String>>,
+    frames_reused: AtomicU64,
+}
+
+/// Bookkeeping of page flushes. Flushes of one page are serialised (a later range of a page
+/// is issued only when the previous write of that page has completed), so two writes of the
+/// same device block are never in flight together.
+#[derive(Default)]
+struct FlushCtl {
+    /// Flushes have been requested for `[0, issued_until)`.
+    issued_until: u64,
+    /// Pages with a write in flight, and the end of the range queued behind it.
+    in_flight: HashMap<u64, Option<u64>>,
+    /// Completed ranges not yet contiguous with `flushed_until` (start -> end).
+    done: BTreeMap<u64, u64>,
+    /// The first flush failure.
+    error: Option<(u64, String)>,
+}
+
+/// A record read from the device by [`Hlog::read_async`].
+#[derive(Debug)]
+pub struct DiskRecord {
+    address: Address,
+    buf: AlignedBuf,
+    offset: usize,
+    lengths: Lengths,
+}
+
+impl DiskRecord {
+    /// The record's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+    /// The decoded record.
+    pub fn view(&self) -> RecordView<'_> {
+        RecordView::from_checked(&self.buf[self.offset..], self.lengths)
+    }
+}
+
+type ReadDone = Box<dyn FnOnce(Result<DiskRecord>) + Send>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the flush lock leaves plain bookkeeping behind; keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const fn align_up(x: u64, a: u64) -> u64 {
+    (x + a - 1) & !(a - 1)
+}
+
+impl Hlog {
+    /// Builds an empty log over `device` (which should be empty: the log writes logical
+    /// address `a` at device offset `a`), protected by `epoch`. Allocates every page frame
+    /// up front.
+    ///
+    /// Fails with [`HlogError::InvalidConfig`] if the configuration is invalid, in particular
+    /// if the memory budget holds fewer than [`crate::config::MIN_FRAMES`] pages or the page
+    /// size is smaller than the device alignment.
+    pub fn new(config: HlogConfig, device: Arc<dyn Device>, epoch: LightEpoch) -> Result<Hlog> {
+        let geo = config.validate(device.alignment())?;
+        let page_size = geo.page_size();
+        let frames = (0..geo.frames)
+            .map(|_| {
+                Frame::new(page_size as usize, geo.alignment)
+                    .ok_or_else(|| HlogError::InvalidConfig("bad frame layout".into()))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_boxed_slice();
+        let offset_bits = geo.page_bits + OVERSHOOT_BITS;
+        let first = Address::FIRST_VALID.raw();
+        let shared = Shared {
+            geo,
+            page_size,
+            offset_bits,
+            max_pages: 1 << (Address::BITS - geo.page_bits),
+            frames,
+            device,
+            epoch,
+            tail: CachePadded::new(AtomicU64::new(first)),
+            begin: AtomicU64::new(first),
+            head: AtomicU64::new(0),
+            safe_head: AtomicU64::new(0),
+            read_only: AtomicU64::new(0),
+            safe_read_only: AtomicU64::new(0),
+            flushed_until: AtomicU64::new(0),
+            flush: Mutex::new(FlushCtl::default()),
+            flush_failed: AtomicBool::new(false),
+            turn_failed: Mutex::new(None),
+            frames_reused: AtomicU64::new(0),
+        };
+        Ok(Hlog {
+            shared: Arc::new(shared),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The validated geometry (page size, frames, mutable pages, alignment).
+    pub fn geometry(&self) -> Geometry {
+        self.shared.geo
+    }
+    /// The page size in bytes.
+    pub fn page_size(&self) -> u64 {
+        self.shared.page_size
+    }
+    /// The device the log flushes to and reads from.
+    pub fn device(&self) -> &Arc<dyn Device> {
+        &self.shared.device
+    }
+    /// The epoch the log is protected by.
+    pub fn epoch(&self) -> &LightEpoch {
+        &self.shared.epoch
+    }
+    /// The first valid address of the log.
+    pub fn begin_address(&self) -> Address {
+        Address::from_raw_truncated(self.shared.begin.load(Ordering::Acquire))
+    }
+    /// The head: addresses below it are not in memory (page-aligned).
+    pub fn head_address(&self) -> Address {
+        Address::from_raw_truncated(self.shared.head.load(Ordering::Acquire))
+    }
+    /// The head as every participant has seen it: frames of pages below it may be reused.
+    pub fn safe_head_address(&self) -> Address {
+        Address::from_raw_truncated(self.shared.safe_head.load(Ordering::Acquire))
+    }
+    /// The read-only boundary: records below it must not be updated in place.
+    pub fn read_only_address(&self) -> Address {
+        Address::from_raw_truncated(self.shared.read_only.load(Ordering::Acquire))
+    }
+    /// The read-only boundary as every participant has seen it: bytes below it are being or
+    /// have been flushed.
+    pub fn safe_read_only_address(&self) -> Address {
+        Address::from_raw_truncated(self.shared.safe_read_only.load(Ordering::Acquire))
+    }
+    /// Every byte below this address has been written to the device (the writes completed;
+    /// call `device().flush()` for durability).
+    pub fn flushed_until_address(&self) -> Address {
+        Address::from_raw_truncated(self.shared.flushed_until.load(Ordering::Acquire))
+    }
+    /// The tail: the next address to be allocated (the end of the closed page while a page
+    /// turn is under way).
+    pub fn tail_address(&self) -> Address {
+        self.shared.tail_address()
+    }
+    /// Whether `addr` lies in the mutable region (`addr >= read_only`), where records may be
+    /// updated in place. Meaningful under epoch protection.
+    pub fn is_mutable(&self, addr: Address) -> bool {
+        addr.raw() >= self.shared.read_only.load(Ordering::Acquire)
+    }
+    /// How many times a page frame has been reused for a newer page.
+    pub fn frames_reused(&self) -> u64 {
+        self.shared.frames_reused.load(Ordering::Relaxed)
+    }
+
+    /// Allocates `size` bytes (rounded up to a multiple of 8) at the tail and returns their
+    /// address. The space lies in one page and in the mutable region.
+    ///
+    /// Lock-free in the common case: one `fetch_add` on the packed tail word. The thread whose
+    /// allocation crosses the page end pads the page and opens the next one; if that page's
+    /// frame still holds an old page, it moves read-only and head, completes device I/O and
+    /// refreshes `guard` until the frame is flushed and safe to reuse. Threads that overshot
+    /// the closed page help the same way until the next page opens, then retry.
+    ///
+    /// **Because it may refresh `guard`, write the record into the space before the next
+    /// refresh (before the next `allocate` with the same guard, too):** the flush of a page
+    /// waits only for participants to refresh, not for records to be written.
+    ///
+    /// Errors: [`HlogError::RecordTooLarge`] if `size` exceeds the page size,
+    /// [`HlogError::InvalidArgument`] for zero, [`HlogError::FlushFailed`] if a page cannot be
+    /// evicted because its flush failed, [`HlogError::LogFull`] past 2^48.
+    pub fn allocate<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+        size: u64,
+    ) -> Result<Address> {
+        let s = &self.shared;
+        if size == 0 {
+            return Err(HlogError::InvalidArgument("zero-byte allocation"));
+        }
+        if size > s.page_size {
+            return Err(HlogError::RecordTooLarge {
+                size,
+                page_size: s.page_size,
+            });
+        }
+        let size = align_up(size, 8);
+        loop {
+            let old = s.tail.fetch_add(size, Ordering::AcqRel);
+            let (page, off) = s.unpack(old);
+            if off + size <= s.page_size {
+                return Ok(Address::from_raw_truncated((page << s.geo.page_bits) + off));
+            }
+            if off <= s.page_size {
+                // This allocation crossed the page end: close the page and open the next.
+                if off < s.page_size {
+                    let words = s.frame(page).words();
+                    record::write_filler(&words[(off / 8) as usize]);
+                }
+                if let Err(e) = self.open_page(guard, page + 1) {
+                    // Threads waiting for this page turn must not wait forever.
+                    let mut failed = lock(&s.turn_failed);
+                    failed.get_or_insert_with(|| e.to_string());
+                    return Err(e);
+                }
+            } else {
+                self.wait_page_turn(guard, page)?;
+            }
+        }
+    }
+
+    /// Waits, helping, until the tail has moved past `page`.
+    fn wait_page_turn<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+        page: u64,
+    ) -> Result<()> {
+        let s = &self.shared;
+        if page + 1 >= s.max_pages {
+            return Err(HlogError::LogFull);
+        }
+        while s.unpack(s.tail.load(Ordering::Acquire)).0 == page {
+            if let Some(message) = lock(&s.turn_failed).clone() {
+                return Err(HlogError::PageTurnFailed {
+                    page: page + 1,
+                    message,
+                });
+            }
+            self.help(guard)?;
+        }
+        Ok(())
+    }
+
+    /// Opens page `n` (called by the one thread that closed page `n - 1`).
+    fn open_page<P: BorrowMut<Participant>>(&self, guard: &mut Guard<P>, n: u64) -> Result<()> {
+        let s = &self.shared;
+        if n >= s.max_pages {
+            return Err(HlogError::LogFull);
+        }
+        let bits = s.geo.page_bits;
+        // Pages n + 1 - mutable_pages ..= n stay mutable; everything below becomes read-only.
+        let ro = (n + 1).saturating_sub(s.geo.mutable_pages) << bits;
+        self.shift_read_only(guard, Address::from_raw_truncated(ro));
+        if n >= s.geo.frames {
+            // Frame n % frames holds page n - frames: it must be flushed and evicted.
+            let need = (n - s.geo.frames + 1) << bits;
+            while s.safe_head.load(Ordering::Acquire) < need {
+                if s.flushed_until.load(Ordering::Acquire) >= need {
+                    self.shift_head(guard, need);
+                }
+                self.help(guard)?;
+            }
+            debug_assert!(
+                s.safe_head.load(Ordering::Acquire) >= need
+                    && s.flushed_until.load(Ordering::Acquire) >= need,
+                "frame of page {} reused before its old page was flushed and safely evicted",
+                n - s.geo.frames
+            );
+            s.frame(n).zero();
+            s.frames_reused.fetch_add(1, Ordering::Relaxed);
+        }
+        s.tail.store(n << s.offset_bits, Ordering::Release);
+        Ok(())
+    }
+
+    /// One round of help: report a failed flush, reap device completions, refresh the epoch
+    /// (which runs ready actions), and if nothing completed, block on in-flight I/O or yield
+    /// to the participants that hold the epoch back.
+    fn help<P: BorrowMut<Participant>>(&self, guard: &mut Guard<P>) -> Result<()> {
+        let s = &self.shared;
+        s.check_flush()?;
+        let done = s.device.poll()?;
+        guard.refresh();
+        if done == 0 {
+            if s.device.in_flight() > 0 {
+                s.device.wait()?;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises the read-only boundary to `addr`, clamped to the tail (never lowers it). The
+    /// new boundary is published at once; an epoch action moves `safe_read_only` and issues
+    /// the flushes of the newly read-only bytes once every participant has seen it.
+    pub fn shift_read_only<P: BorrowMut<Participant>>(&self, guard: &mut Guard<P>, addr: Address) {
+        let s = &self.shared;
+        // Never beyond the tail: bytes past it may not be written, or the frame may still
+        // hold an older page.
+        let addr = addr.min(s.tail_address()).raw();
+        if s.read_only.fetch_max(addr, Ordering::AcqRel) >= addr {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        guard.bump_epoch(move || {
+            if let Some(s) = weak.upgrade() {
+                s.safe_read_only.fetch_max(addr, Ordering::AcqRel);
+                Shared::request_flush(&s, addr);
+            }
+        });
+    }
+
+    /// Raises the head to `addr`; an epoch action moves `safe_head` once every participant
+    /// has seen it. Callers keep `addr <= flushed_until`.
+    fn shift_head<P: BorrowMut<Participant>>(&self, guard: &mut Guard<P>, addr: u64) {
+        let s = &self.shared;
+        if s.head.fetch_max(addr, Ordering::AcqRel) >= addr {
+            return;
+        }
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        guard.bump_epoch(move || {
+            if let Some(s) = weak.upgrade() {
+                s.safe_head.fetch_max(addr, Ordering::AcqRel);
+            }
+        });
+    }
+
+    /// Makes everything up to the current tail read-only, so that it gets flushed (the first
+    /// step of a fold-over checkpoint). Returns the tail it used; wait for the flush with
+    /// [`Hlog::flush_until`].
+    pub fn shift_read_only_to_tail<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+    ) -> Address {
+        let tail = self.tail_address();
+        self.shift_read_only(guard, tail);
+        tail
+    }
+
+    /// Makes `[.., addr)` read-only if it is not yet, then helps (device completions, epoch
+    /// refreshes) until `flushed_until >= addr`. `addr` must not exceed the tail.
+    pub fn flush_until<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+        addr: Address,
+    ) -> Result<()> {
+        let s = &self.shared;
+        if addr > self.tail_address() {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "flush target beyond the tail",
+            });
+        }
+        self.shift_read_only(guard, addr);
+        while s.flushed_until.load(Ordering::Acquire) < addr.raw() {
+            self.help(guard)?;
+        }
+        Ok(())
+    }
+
+    /// Allocates space for `rec` and writes it; returns its address.
+    pub fn append<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+        rec: &NewRecord<'_>,
+    ) -> Result<Address> {
+        let size = rec.size()?;
+        let addr = self.allocate(guard, size)?;
+        self.write_at(guard, addr, rec)?;
+        Ok(addr)
+    }
+
+    /// Writes `rec` into space obtained from [`Hlog::allocate`] at `addr` (of at least
+    /// `rec.size()` bytes). The header word is written last, with release ordering.
+    pub fn write_at<P: BorrowMut<Participant>>(
+        &self,
+        _guard: &Guard<P>,
+        addr: Address,
+        rec: &NewRecord<'_>,
+    ) -> Result<()> {
+        let s = &self.shared;
+        let size = rec.size()?;
+        let words = s.words_at(addr, "write_at")?;
+        if size as usize > words.len() * 8 {
+            return Err(HlogError::RecordTooLarge {
+                size,
+                page_size: s.page_size,
+            });
+        }
+        record::write_record(&words[..size as usize / 8], rec);
+        Ok(())
+    }
+
+    /// The record at `addr` if it is in memory: `Ok(None)` if `addr` is below the head (read
+    /// it with [`Hlog::read_async`]), an error if it is outside `[begin, tail)`, misaligned, or
+    /// not a record. The borrow is tied to `guard`, which cannot refresh while it lives.
+    ///
+    /// `addr` must be the address of a completely written record (one published by its
+    /// writer, e.g. through the index); otherwise the decode may fail or see partial bytes.
+    pub fn get<'a, P: BorrowMut<Participant>>(
+        &'a self,
+        _guard: &'a Guard<P>,
+        addr: Address,
+    ) -> Result<Option<RecordRef<'a>>> {
+        let s = &self.shared;
+        let a = addr.raw();
+        if a < s.begin.load(Ordering::Acquire) || a % 8 != 0 {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "below the begin address or misaligned",
+            });
+        }
+        if a < s.head.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let words = s.words_at(addr, "get")?;
+        RecordRef::parse(addr, words).map(Some)
+    }
+
+    /// Reads the on-disk record at `addr` asynchronously (`addr` must be below
+    /// `flushed_until`). It reads one aligned block (the device alignment, at least 4 KiB)
+    /// around the address, decodes the header, and reads again if the record is longer.
+    ///
+    /// `done` runs exactly once, with the record or an error, on the thread that drives device
+    /// completions: [`Hlog::complete_pending`], or a thread helping inside
+    /// [`Hlog::allocate`]; send the result through a channel to bring it back to another
+    /// context. If this call returns `Err`, `done` is never called.
+    pub fn read_async(
+        &self,
+        addr: Address,
+        done: impl FnOnce(Result<DiskRecord>) + Send + 'static,
+    ) -> Result<()> {
+        let s = &self.shared;
+        let a = addr.raw();
+        if a < s.begin.load(Ordering::Acquire) || a % 8 != 0 {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "below the begin address or misaligned",
+            });
+        }
+        if a >= s.flushed_until.load(Ordering::Acquire) {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "not flushed to the device yet",
+            });
+        }
+        let align = s.geo.alignment as u64;
+        let start = a & !(align - 1);
+        let pending = Arc::new(Mutex::new(Some(Box::new(done) as ReadDone)));
+        Shared::issue_read(&self.shared, addr, start, align as usize, pending)
+    }
+
+    /// Drives device completions (flush writes and reads): runs the callbacks of finished
+    /// requests and returns how many ran. With `wait`, blocks until no request is in flight.
+    pub fn complete_pending(&self, wait: bool) -> Result<usize> {
+        let d = &self.shared.device;
+        let mut n = d.poll()?;
+        if wait {
+            while d.in_flight() > 0 {
+                n += d.wait()?;
+            }
+        }
+        self.shared.check_flush()?;
+        Ok(n)
+    }
+}
+
+impl Drop for Hlog {
+    /// Completes every device request in flight (flush writes run their bookkeeping, reads
+    /// their callbacks) before the frames are freed.
+    fn drop(&mut self) {
+        let _ = faster_device::drain(&*self.shared.device);
+    }
+}
+
+impl std::fmt::Debug for Hlog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hlog")
+            .field("geometry", &self.shared.geo)
+            .field("begin", &self.begin_address())
+            .field("head", &self.head_address())
+            .field("safe_head", &self.safe_head_address())
+            .field("read_only", &self.read_only_address())
+            .field("safe_read_only", &self.safe_read_only_address())
+            .field("flushed_until", &self.flushed_until_address())
+            .field("tail", &self.tail_address())
+            .finish()
+    }
+}
+
+impl Shared {
+    fn unpack(&self, word: u64) -> (u64, u64) {
+        (
+            word >> self.offset_bits,
+            word & ((1 << self.offset_bits) - 1),
+        )
+    }
+
+    pub(crate) fn tail_address(&self) -> Address {
+        let (page, off) = self.unpack(self.tail.load(Ordering::Acquire));
+        Address::from_raw_truncated((page << self.geo.page_bits) + off.min(self.page_size))
+    }
+
+    pub(crate) fn head(&self) -> u64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn frame(&self, page: u64) -> &Frame {
+        &self.frames[(page % self.geo.frames) as usize]
+    }
+
+    /// The words from `addr` to the end of its page, if `addr` is in `[head, tail)` and
+    /// 8-aligned.
+    fn words_at(&self, addr: Address, what: &'static str) -> Result<&[AtomicU64]> {
+        let a = addr.raw();
+        if a % 8 != 0 || a < self.head() || addr >= self.tail_address() {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: what,
+            });
+        }
+        let page = addr.page(self.geo.page_bits);
+        let off = addr.offset(self.geo.page_bits) as usize / 8;
+        Ok(&self.frame(page).words()[off..])
+    }
+
+    fn check_flush(&self) -> Result<()> {
+        if !self.flush_failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let c = lock(&self.flush);
+        let (address, message) = c
+            .error
+            .clone()
+            .unwrap_or((0, "unknown flush failure".to_owned()));
+        Err(HlogError::FlushFailed {
+            address: Address::from_raw_truncated(address),
+            message,
+        })
+    }
+
+    /// Requests flushes of `[issued_until, until)`, one write per page (queued behind a
+    /// write of the same page already in flight).
+    fn request_flush(self: &Arc<Self>, until: u64) {
+        let mut issue = Vec::new();
+        {
+            let mut c = lock(&self.flush);
+            while c.issued_until < until {
+                let from = c.issued_until;
+                let page = from >> self.geo.page_bits;
+                let to = until.min((page + 1) << self.geo.page_bits);
+                c.issued_until = to;
+                match c.in_flight.get_mut(&page) {
+                    Some(queued) => *queued = Some(to),
+                    None => {
+                        c.in_flight.insert(page, None);
+                        issue.push((from, to));
+                    }
+                }
+            }
+        }
+        for (from, to) in issue {
+            self.issue_write(from, to);
+        }
+    }
+
+    /// Copies `[from, to)` (one page) into an aligned buffer starting at the aligned block
+    /// containing `from` (bytes past `to` stay zero) and writes it to the device.
+    ///
+    /// The frame bytes are stable: they are below `safe_read_only`, so every writer has
+    /// finished with them, and the frame cannot be reused before this range completes (reuse
+    /// needs `flushed_until` past it).
+    fn issue_write(self: &Arc<Self>, from: u64, to: u64) {
+        let align = self.geo.alignment as u64;
+        let start = from & !(align - 1);
+        let end = align_up(to, align);
+        let page = from >> self.geo.page_bits;
+        let in_page = (start - (page << self.geo.page_bits)) as usize;
+        let result = AlignedBuf::new((end - start) as usize, self.geo.alignment)
+            .map_err(HlogError::from)
+            .and_then(|mut buf| {
+                self.frame(page)
+                    .copy_out(in_page, &mut buf[..(to - start) as usize]);
+                let weak = Arc::downgrade(self);
+                self.device
+                    .write(
+                        start,
+                        Box::new(buf),
+                        Box::new(move |r| {
+                            if let Some(s) = weak.upgrade() {
+                                s.write_done(from, to, r.map_err(HlogError::from));
+                            }
+                        }),
+                    )
+                    .map_err(HlogError::from)
+            });
+        if let Err(e) = result {
+            self.write_done(from, to, Err(e));
+        }
+    }
+
+    /// Completion of the flush of `[from, to)`: advance `flushed_until` over the contiguous
+    /// completed prefix, then issue the range queued behind this write, if any.
+    fn write_done(self: &Arc<Self>, from: u64, to: u64, r: Result<()>) {
+        let next = {
+            let mut c = lock(&self.flush);
+            if let Err(e) = r {
+                if c.error.is_none() {
+                    c.error = Some((from, e.to_string()));
+                }
+                self.flush_failed.store(true, Ordering::Release);
+                return;
+            }
+            c.done.insert(from, to);
+            let mut f = self.flushed_until.load(Ordering::Acquire);
+            while let Some(end) = c.done.remove(&f) {
+                f = end;
+            }
+            self.flushed_until.store(f, Ordering::Release);
+            let page = from >> self.geo.page_bits;
+            match c.in_flight.get_mut(&page).map(Option::take) {
+                Some(Some(queued)) => Some((to, queued)),
+                Some(None) => {
+                    c.in_flight.remove(&page);
+                    None
+                }
+                None => None,
+            }
+        };
+        if let Some((a, b)) = next {
+            self.issue_write(a, b);
+        }
+    }
+
+    /// Issues a read of `len` bytes at `start` for the record at `addr`.
+    fn issue_read(
+        self: &Arc<Self>,
+        addr: Address,
+        start: u64,
+        len: usize,
+        pending: Arc<Mutex<Option<ReadDone>>>,
+    ) -> Result<()> {
+        if start + len as u64 > self.device.size() {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "record not completely on the device",
+            });
+        }
+        let buf = AlignedBuf::new(len, self.geo.alignment)?;
+        let weak = Arc::downgrade(self);
+        let p = pending.clone();
+        self.device.read(
+            start,
+            buf,
+            Box::new(move |r| Shared::read_done(weak, addr, start, r, p)),
+        )?;
+        Ok(())
+    }
+
+    fn read_done(
+        weak: Weak<Shared>,
+        addr: Address,
+        start: u64,
+        r: faster_device::Result<AlignedBuf>,
+        pending: Arc<Mutex<Option<ReadDone>>>,
+    ) {
+        let finish = |res: Result<DiskRecord>| {
+            if let Some(done) = lock(&pending).take() {
+                done(res);
+            }
+        };
+        let Some(s) = weak.upgrade() else {
+            return finish(Err(HlogError::Closed));
+        };
+        let buf = match r {
+            Ok(b) => b,
+            Err(e) => return finish(Err(e.into())),
+        };
+        let within = (addr.raw() - start) as usize;
+        let page_end = (addr.page(s.geo.page_bits) + 1) << s.geo.page_bits;
+        let avail = (page_end - addr.raw()) as usize;
+        let bytes = buf.get(within..).unwrap_or(&[]);
+        match record::record_size_from_header(bytes, avail) {
+            Err(e) => finish(Err(e.at(addr))),
+            Ok(Some(size)) if within + size <= buf.len() => {
+                match record::parse_lengths(&buf[within..within + size]) {
+                    Ok(lengths) => finish(Ok(DiskRecord {
+                        address: addr,
+                        buf,
+                        offset: within,
+                        lengths,
+                    })),
+                    Err(e) => finish(Err(e.at(addr))),
+                }
+            }
+            Ok(need) => {
+                let need = need.unwrap_or(HEADER_SIZE);
+                let len = align_up((within + need) as u64, s.geo.alignment as u64) as usize;
+                if len <= buf.len() {
+                    return finish(Err(HlogError::Corrupt {
+                        address: addr,
+                        reason: "record header inconsistent across reads",
+                    }));
+                }
+                drop(buf);
+                if let Err(e) = Shared::issue_read(&s, addr, start, len, pending.clone()) {
+                    finish(Err(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! [`LogScan`]: an iterator over the records of an address range, from disk and memory.
+
+use std::sync::{Arc, Mutex};
+
+use faster_device::AlignedBuf;
+use faster_epoch::Participant;
+
+use crate::address::Address;
+use crate::error::{HlogError, Result};
+use crate::hlog::Hlog;
+use crate::record::{Entry, Header, parse_entry};
+
+/// A record returned by a [`LogScan`], copied out of the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanRecord {
+    /// The record's address.
+    pub address: Address,
+    /// Its header word at the time of the scan.
+    pub header: Header,
+    /// Its checkpoint version.
+    pub version: u32,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// Its value.
+    pub value: Vec<u8>,
+    /// Its size in the log, in bytes.
+    pub size: usize,
+}
+
+/// Iterator over the valid records of `[from, to)` in address order, created by
+/// [`Hlog::scan`]. Skips records marked invalid, page padding and unwritten space.
+///
+/// Pages below the head are read from the device, one page per request, waiting for the read
+/// synchronously; pages in memory are copied out of their frame under the scan's own epoch
+/// participant (protected only while copying, so the scan never holds the log back). After an
+/// error the iterator ends.
+pub struct LogScan<'a> {
+    log: &'a Hlog,
+    participant: Participant,
+    next: u64,
+    to: u64,
+    page: Option<u64>,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl Hlog {
+    /// Scans `[from, to)`: `from` is raised to the begin address and `to` lowered to the tail.
+    /// `from` must be the start of a record or of a page, and `to` the end of a record (for
+    /// example the tail). Registers an epoch participant for the scan's lifetime.
+    pub fn scan(&self, from: Address, to: Address) -> Result<LogScan<'_>> {
+        let participant = self.epoch().register()?;
+        let from = from.max(self.begin_address()).raw();
+        let to = to.min(self.tail_address()).raw();
+        if from % 8 != 0 {
+            return Err(HlogError::AddressOutOfRange {
+                address: Address::from_raw_truncated(from),
+                reason: "scan start is not 8-byte aligned",
+            });
+        }
+        Ok(LogScan {
+            log: self,
+            participant,
+            next: from,
+            to,
+            page: None,
+            buf: Vec::new(),
+            failed: false,
+        })
+    }
+}
+
+impl LogScan<'_> {
+    /// Loads page `page`, limited to `to`, into `buf` (which then starts at the page start).
+    fn load(&mut self, page: u64) -> Result<()> {
+        let s = self.log.shared();
+        let bits = s.geo.page_bits;
+        let start = page << bits;
+        let end = ((page + 1) << bits).min(self.to);
+        let len = (end - start) as usize;
+        self.buf.clear();
+        {
+            let _guard = self.participant.protect();
+            if start >= s.head() {
+                // In memory: the frame holds this page while we are protected.
+                self.buf.resize(len, 0);
+                s.frame(page).copy_out(0, &mut self.buf);
+                self.page = Some(page);
+                return Ok(());
+            }
+        }
+        // Below the head: the whole page was flushed before the head passed it.
+        let align = s.geo.alignment as u64;
+        let read_len = (len as u64).div_ceil(align) * align;
+        let data = read_sync(self.log, start, read_len as usize)?;
+        self.buf.extend_from_slice(&data[..len]);
+        self.page = Some(page);
+        Ok(())
+    }
+}
+
+/// Reads `len` bytes at `offset` from the log's device, driving completions until done.
+fn read_sync(log: &Hlog, offset: u64, len: usize) -> Result<AlignedBuf> {
+    let device = log.device();
+    let slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>> = Arc::default();
+    let s2 = slot.clone();
+    let buf = AlignedBuf::new(len, log.geometry().alignment)?;
+    device.read(
+        offset,
+        buf,
+        Box::new(move |r| {
+            *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        }),
+    )?;
+    loop {
+        if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return r.map_err(HlogError::from);
+        }
+        if device.wait()? == 0 {
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Iterator for LogScan<'_> {
+    type Item = Result<ScanRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bits = self.log.page_size().trailing_zeros();
+        loop {
+            if self.failed || self.next >= self.to {
+                return None;
+            }
+            let page = self.next >> bits;
+            let page_start = page << bits;
+            if self.page != Some(page)
+                && let Err(e) = self.load(page)
+            {
+                self.failed = true;
+                return Some(Err(e));
+            }
+            let off = (self.next - page_start) as usize;
+            let bytes = self.buf.get(off..).unwrap_or(&[]);
+            if bytes.len() < 8 {
+                self.next = page_start + (1 << bits);
+                continue;
+            }
+            let address = Address::from_raw_truncated(self.next);
+            match parse_entry(bytes) {
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e.at(address)));
+                }
+                Ok(Entry::Filler | Entry::Unwritten) => {
+                    self.next = page_start + (1 << bits);
+                }
+                Ok(Entry::Record(r)) => {
+                    self.next += r.size() as u64;
+                    if r.header().is_invalid() {
+                        continue;
+                    }
+                    return Some(Ok(ScanRecord {
+                        address,
+                        header: r.header(),
+                        version: r.version(),
+                        key: r.key().to_vec(),
+                        value: r.value().to_vec(),
+                        size: r.size(),
+                    }));
+                }
+            }
+        }
+    }
+}
