@@ -69,6 +69,18 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// Like [`Frame::copy_out`], with acquire loads: a reader copying records that are still
+    /// being published (the mutable region) sees each record's body once it sees the header
+    /// word its writer stored last with release ordering.
+    pub(crate) fn copy_out_acquire(&self, from: usize, out: &mut [u8]) {
+        let words = &self.words()[from / 8..(from + out.len()) / 8];
+        for (w, chunk) in words.iter().zip(out.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&w.load(Ordering::Acquire).to_le_bytes());
+        }
+    }
+}
+
 impl Drop for Frame {
     fn drop(&mut self) {
         // SAFETY: `ptr` came from `alloc_zeroed(self.layout)` and is freed exactly once.

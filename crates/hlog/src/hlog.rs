@@ -3,7 +3,7 @@
 
 use std::borrow::BorrowMut;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64 as FrameWord;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crossbeam_utils::CachePadded;
@@ -15,6 +15,7 @@ use crate::config::{Geometry, HlogConfig};
 use crate::error::{HlogError, Result};
 use crate::frame::Frame;
 use crate::record::{self, HEADER_SIZE, Lengths, NewRecord, RecordRef, RecordView};
+use crate::sync::{self, AtomicBool, AtomicU64, Ordering};
 
 /// Extra bits of the offset field of the packed tail word beyond `page_bits`: up to 2^16
 /// threads can overshoot a page (each adds at most one page-sized allocation to a closed page
@@ -48,9 +49,14 @@ pub(crate) struct Shared {
     flushed_until: AtomicU64,
     flush: Mutex<FlushCtl>,
     flush_failed: AtomicBool,
-    /// Set when the thread that closed a page failed to open the next one.
+    /// Set (after `turn_failed`) when the thread that closed a page failed to open the next
+    /// one: from then on `allocate` fails *before* touching the tail word, so failed calls
+    /// cannot carry the packed offset into the page number.
+    turn_failed_flag: AtomicBool,
+    /// Why the page turn failed.
     turn_failed: Mutex<Option<String>>,
     frames_reused: AtomicU64,
+    pages_opened: AtomicU64,
 }
 
 /// Bookkeeping of page flushes. Flushes of one page are serialised (a later range of a page
@@ -60,6 +66,9 @@ pub(crate) struct Shared {
 struct FlushCtl {
     /// Flushes have been requested for `[0, issued_until)`.
     issued_until: u64,
+    /// Every write of `[0, flushed)` has completed: the authoritative value, published to
+    /// `Shared::flushed_until` (with `fetch_max`) after the lock is released.
+    flushed: u64,
     /// Pages with a write in flight, and the end of the range queued behind it.
     in_flight: HashMap<u64, Option<u64>>,
     /// Completed ranges not yet contiguous with `flushed_until` (start -> end).
@@ -136,8 +145,10 @@ impl Hlog {
             flushed_until: AtomicU64::new(0),
             flush: Mutex::new(FlushCtl::default()),
             flush_failed: AtomicBool::new(false),
+            turn_failed_flag: AtomicBool::new(false),
             turn_failed: Mutex::new(None),
             frames_reused: AtomicU64::new(0),
+            pages_opened: AtomicU64::new(0),
         };
         Ok(Hlog {
             shared: Arc::new(shared),
@@ -204,6 +215,10 @@ impl Hlog {
     pub fn frames_reused(&self) -> u64 {
         self.shared.frames_reused.load(Ordering::Relaxed)
     }
+    /// How many pages have been opened after page 0 (one per completed page turn).
+    pub fn pages_opened(&self) -> u64 {
+        self.shared.pages_opened.load(Ordering::Relaxed)
+    }
 
     /// Allocates `size` bytes (rounded up to a multiple of 8) at the tail and returns their
     /// address. The space lies in one page and in the mutable region.
@@ -238,6 +253,11 @@ impl Hlog {
         }
         let size = align_up(size, 8);
         loop {
+            // A failed page turn is final; fail before adding to the tail word, so that no
+            // number of failing calls can carry the offset into the page number.
+            if s.turn_failed_flag.load(Ordering::Acquire) {
+                return Err(s.turn_failed_error(s.unpack(s.tail.load(Ordering::Acquire)).0 + 1));
+            }
             let old = s.tail.fetch_add(size, Ordering::AcqRel);
             let (page, off) = s.unpack(old);
             if off + size <= s.page_size {
@@ -249,10 +269,13 @@ impl Hlog {
                     let words = s.frame(page).words();
                     record::write_filler(&words[(off / 8) as usize]);
                 }
-                if let Err(e) = self.open_page(guard, page + 1) {
-                    // Threads waiting for this page turn must not wait forever.
-                    let mut failed = lock(&s.turn_failed);
-                    failed.get_or_insert_with(|| e.to_string());
+                // Threads waiting for this page turn must not wait forever, even if opening
+                // the page panics (a user read callback run while helping, say).
+                let turn = TurnGuard { shared: s };
+                let opened = self.open_page(guard, page + 1);
+                std::mem::forget(turn);
+                if let Err(e) = opened {
+                    s.fail_turn(e.to_string());
                     return Err(e);
                 }
             } else {
@@ -272,11 +295,8 @@ impl Hlog {
             return Err(HlogError::LogFull);
         }
         while s.unpack(s.tail.load(Ordering::Acquire)).0 == page {
-            if let Some(message) = lock(&s.turn_failed).clone() {
-                return Err(HlogError::PageTurnFailed {
-                    page: page + 1,
-                    message,
-                });
+            if s.turn_failed_flag.load(Ordering::Acquire) {
+                return Err(s.turn_failed_error(page + 1));
             }
             self.help(guard)?;
         }
@@ -302,7 +322,9 @@ impl Hlog {
                 }
                 self.help(guard)?;
             }
-            debug_assert!(
+            // Two loads per page turn: cheap enough to check in release builds (and the loom
+            // model, which runs in release), and a violation would corrupt unflushed data.
+            assert!(
                 s.safe_head.load(Ordering::Acquire) >= need
                     && s.flushed_until.load(Ordering::Acquire) >= need,
                 "frame of page {} reused before its old page was flushed and safely evicted",
@@ -311,7 +333,14 @@ impl Hlog {
             s.frame(n).zero();
             s.frames_reused.fetch_add(1, Ordering::Relaxed);
         }
-        s.tail.store(n << s.offset_bits, Ordering::Release);
+        s.pages_opened.fetch_add(1, Ordering::Relaxed);
+        // A swap, not a plain store: every other access to the tail word is a read-modify-
+        // write, and an RMW in the modification order of the word is what the
+        // overshooters' `fetch_add`s must order against (loom, which keeps the modification
+        // order of plain stores partial, otherwise lets a later `fetch_add` read a value from
+        // before the turn). It costs one locked instruction per page.
+        let closed = s.tail.swap(n << s.offset_bits, Ordering::AcqRel);
+        debug_assert_eq!(s.unpack(closed).0, n - 1, "two threads opened page {n}");
         Ok(())
     }
 
@@ -323,12 +352,10 @@ impl Hlog {
         s.check_flush()?;
         let done = s.device.poll()?;
         guard.refresh();
-        if done == 0 {
-            if s.device.in_flight() > 0 {
-                s.device.wait()?;
-            } else {
-                std::thread::yield_now();
-            }
+        if done == 0 && (s.device.in_flight() == 0 || s.device.wait()? == 0) {
+            // Nothing completed (another thread may be running the callbacks): let the
+            // participants and helpers we wait for run.
+            sync::yield_now();
         }
         Ok(())
     }
@@ -453,10 +480,13 @@ impl Hlog {
                 reason: "below the begin address or misaligned",
             });
         }
-        if a < s.head.load(Ordering::Acquire) {
+        // One load of the head decides: a second load (in `words_at`) could see a head
+        // shift that happened in between and turn "not in memory" into an error.
+        let head = s.head.load(Ordering::Acquire);
+        if a < head {
             return Ok(None);
         }
-        let words = s.words_at(addr, "get")?;
+        let words = s.words_from(addr, head, "get")?;
         RecordRef::parse(addr, words).map(Some)
     }
 
@@ -548,15 +578,24 @@ impl Shared {
         self.head.load(Ordering::Acquire)
     }
 
+    pub(crate) fn safe_read_only(&self) -> u64 {
+        self.safe_read_only.load(Ordering::Acquire)
+    }
+
     pub(crate) fn frame(&self, page: u64) -> &Frame {
         &self.frames[(page % self.geo.frames) as usize]
     }
 
     /// The words from `addr` to the end of its page, if `addr` is in `[head, tail)` and
     /// 8-aligned.
-    fn words_at(&self, addr: Address, what: &'static str) -> Result<&[AtomicU64]> {
+    fn words_at(&self, addr: Address, what: &'static str) -> Result<&[FrameWord]> {
+        self.words_from(addr, self.head(), what)
+    }
+
+    /// [`Shared::words_at`] with the head the caller loaded (under its epoch protection).
+    fn words_from(&self, addr: Address, head: u64, what: &'static str) -> Result<&[FrameWord]> {
         let a = addr.raw();
-        if a % 8 != 0 || a < self.head() || addr >= self.tail_address() {
+        if a % 8 != 0 || a < head || addr >= self.tail_address() {
             return Err(HlogError::AddressOutOfRange {
                 address: addr,
                 reason: what,
@@ -565,6 +604,19 @@ impl Shared {
         let page = addr.page(self.geo.page_bits);
         let off = addr.offset(self.geo.page_bits) as usize / 8;
         Ok(&self.frame(page).words()[off..])
+    }
+
+    /// Records that the page turn failed (first message wins) and wakes its waiters.
+    fn fail_turn(&self, message: String) {
+        lock(&self.turn_failed).get_or_insert(message);
+        self.turn_failed_flag.store(true, Ordering::Release);
+    }
+
+    fn turn_failed_error(&self, page: u64) -> HlogError {
+        let message = lock(&self.turn_failed)
+            .clone()
+            .unwrap_or_else(|| "unknown page-turn failure".to_owned());
+        HlogError::PageTurnFailed { page, message }
     }
 
     fn check_flush(&self) -> Result<()> {
@@ -645,31 +697,38 @@ impl Shared {
     /// Completion of the flush of `[from, to)`: advance `flushed_until` over the contiguous
     /// completed prefix, then issue the range queued behind this write, if any.
     fn write_done(self: &Arc<Self>, from: u64, to: u64, r: Result<()>) {
-        let next = {
+        // The bookkeeping is done under the lock; the atomics are published after it is
+        // released (no loom operation may run while a std mutex is held). `flushed` inside
+        // the lock is authoritative and `fetch_max` keeps the atomic monotonic however the
+        // publications of concurrent completions interleave.
+        let (flushed, next) = {
             let mut c = lock(&self.flush);
             if let Err(e) = r {
                 if c.error.is_none() {
                     c.error = Some((from, e.to_string()));
                 }
+                drop(c);
                 self.flush_failed.store(true, Ordering::Release);
                 return;
             }
             c.done.insert(from, to);
-            let mut f = self.flushed_until.load(Ordering::Acquire);
+            let mut f = c.flushed;
             while let Some(end) = c.done.remove(&f) {
                 f = end;
             }
-            self.flushed_until.store(f, Ordering::Release);
+            c.flushed = f;
             let page = from >> self.geo.page_bits;
-            match c.in_flight.get_mut(&page).map(Option::take) {
+            let next = match c.in_flight.get_mut(&page).map(Option::take) {
                 Some(Some(queued)) => Some((to, queued)),
                 Some(None) => {
                     c.in_flight.remove(&page);
                     None
                 }
                 None => None,
-            }
+            };
+            (f, next)
         };
+        self.flushed_until.fetch_max(flushed, Ordering::AcqRel);
         if let Some((a, b)) = next {
             self.issue_write(a, b);
         }
@@ -708,7 +767,9 @@ impl Shared {
         pending: Arc<Mutex<Option<ReadDone>>>,
     ) {
         let finish = |res: Result<DiskRecord>| {
-            if let Some(done) = lock(&pending).take() {
+            // Take the callback out first: it must not run under the lock.
+            let done = lock(&pending).take();
+            if let Some(done) = done {
                 done(res);
             }
         };
@@ -751,5 +812,19 @@ impl Shared {
                 }
             }
         }
+    }
+}
+
+/// Marks the page turn failed if the thread that closed a page unwinds before opening the
+/// next one (disarmed with `mem::forget` on the normal path), so that the threads waiting
+/// for the turn get [`HlogError::PageTurnFailed`] instead of waiting forever.
+struct TurnGuard<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .fail_turn("the thread opening the page panicked".to_owned());
     }
 }

@@ -51,6 +51,14 @@
 //!   loads) and hands the copy to the device, so the frame is free of I/O the moment the
 //!   copy is taken and header bits may still be set on read-only records. The bench measures
 //!   that copy at about 13 GB/s, roughly a tenth of the append-with-flush time.
+//! * The page turn ends with a `swap` of the tail word (not a plain store), so that the
+//!   tail's modification order consists of read-modify-writes only; `allocate` checks the
+//!   sticky turn-failed flag *before* its `fetch_add`, so failed calls never add to the
+//!   word (which would eventually carry the offset into the page number).
+//! * [`Hlog::get`] decides "in memory or not" with a single load of `head`.
+//! * Scans copy in-memory pages with acquire loads and re-read, under each record's
+//!   seqlock, the values of records at or above `safe_read_only` (which may be updated in
+//!   place during the copy).
 //! * A failed flush write is sticky: `flushed_until` stops before it, and allocation returns
 //!   [`HlogError::FlushFailed`] (or [`HlogError::PageTurnFailed`] to the threads waiting for
 //!   the page turn) instead of waiting forever for a frame that can never be evicted.
@@ -61,6 +69,15 @@
 //! [`Hlog::new`]. Write allocated space before the guard's next refresh (allocation itself may
 //! refresh the guard, so do not hold one allocation across another); refresh regularly, since
 //! a participant that never refreshes holds back eviction, and allocation then waits for it.
+//!
+//! ## Concurrency checking
+//!
+//! The control words (packed tail, region boundaries, `flushed_until`, failure flags) come
+//! from a private `sync` module that switches to `loom` under `--cfg loom`; `tests/loom.rs`
+//! model-checks the real page-turn code (with and without eviction). Frame memory stays
+//! `std` atomics under loom (each loom operation is a scheduling point; zeroing one 4 KiB
+//! frame would be 512 of them), so the models check frame contents with assertions. No
+//! loom operation runs while the flush bookkeeping's `std` mutex is held.
 //!
 //! ## What this crate must not know about
 //!
@@ -97,6 +114,7 @@ mod frame;
 mod hlog;
 pub mod record;
 mod scan;
+mod sync;
 
 pub use address::Address;
 pub use config::{Geometry, HlogConfig};

@@ -8,7 +8,7 @@ use faster_epoch::Participant;
 use crate::address::Address;
 use crate::error::{HlogError, Result};
 use crate::hlog::Hlog;
-use crate::record::{Entry, Header, parse_entry};
+use crate::record::{Entry, HEADER_SIZE, Header, RecordRef, parse_entry};
 
 /// A record returned by a [`LogScan`], copied out of the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,9 +82,17 @@ impl LogScan<'_> {
         {
             let _guard = self.participant.protect();
             if start >= s.head() {
-                // In memory: the frame holds this page while we are protected.
+                // In memory: the frame holds this page while we are protected. Acquire loads:
+                // records of the mutable region may be published while we copy.
                 self.buf.resize(len, 0);
-                s.frame(page).copy_out(0, &mut self.buf);
+                s.frame(page).copy_out_acquire(0, &mut self.buf);
+                let stable = s.safe_read_only();
+                if end > stable {
+                    // Values at or above `safe_read_only` may be updated in place while we
+                    // copy: re-read them under their seqlock.
+                    let first = self.next.saturating_sub(start);
+                    stabilize(self.log, &mut self.buf, page, first as usize, stable);
+                }
                 self.page = Some(page);
                 return Ok(());
             }
@@ -96,6 +104,39 @@ impl LogScan<'_> {
         self.buf.extend_from_slice(&data[..len]);
         self.page = Some(page);
         Ok(())
+    }
+}
+
+/// Walks the records of `buf`, a copy of the in-memory page `page`, from offset `first` and replaces
+/// the value (and value length) of each record at or above `stable` with a consistent
+/// copy read from the frame under the record's seqlock. Called under epoch protection,
+/// so the frame still holds `page`. Stops at padding, unwritten space or bytes that do
+/// not decode (the iterator reports those itself).
+fn stabilize(log: &Hlog, buf: &mut [u8], page: u64, first: usize, stable: u64) {
+    let s = log.shared();
+    let start = page << s.geo.page_bits;
+    let words = s.frame(page).words();
+    let mut value = Vec::new();
+    let mut off = first;
+    while off + 8 <= buf.len() {
+        let (size, key_len) = match parse_entry(&buf[off..]) {
+            Ok(Entry::Record(r)) => (r.size(), r.key().len()),
+            _ => return,
+        };
+        let address = Address::from_raw_truncated(start + off as u64);
+        if address.raw() >= stable {
+            let Ok(live) = RecordRef::parse(address, &words[off / 8..]) else {
+                return;
+            };
+            live.read_value_into(&mut value);
+            let at = off + HEADER_SIZE + key_len.next_multiple_of(8);
+            // `value.len()` is at most the capacity, which lies inside the copied record.
+            if let Some(dst) = buf.get_mut(at..at + value.len()) {
+                dst.copy_from_slice(&value);
+                buf[off + 20..off + 24].copy_from_slice(&(value.len() as u32).to_le_bytes());
+            }
+        }
+        off += size;
     }
 }
 

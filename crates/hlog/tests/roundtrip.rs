@@ -1,4 +1,5 @@
 //! 64 MiB of records through 4 MiB of memory, read back from memory and from the device.
+#![cfg(not(loom))]
 
 mod common;
 

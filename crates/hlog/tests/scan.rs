@@ -1,4 +1,5 @@
 //! Scans across the disk / memory boundary.
+#![cfg(not(loom))]
 
 mod common;
 
