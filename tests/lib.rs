@@ -6,6 +6,15 @@
 //!
 //! * `subcrates` — every re-exported crate is reachable through the facade
 //!   and works through it.
+//! * `store_basic` — the store's operations, serial numbers, session ids,
+//!   tag collisions, devices, refusing an existing store, closing.
+//! * `store_concurrency` — no lost updates, no torn reads, the fuzzy region,
+//!   multi-session stress, pending RMWs racing on shared keys.
+//! * `store_larger_than_memory` — 200 MB through 16 MiB of log memory, read
+//!   back through the blocking and the non-blocking forms.
+//! * `store_model` — a proptest of one session against a `HashMap` model
+//!   under constant eviction.
+//! * `store_faults` — oversized keys and values, injected device read and
+//!   write failures, closed stores: typed errors, never panics or wrong data.
 //!
-//! This library target is empty; shared test helpers will live here when a
-//! second suite needs them.
+//! This library target is empty; each suite keeps its few helpers to itself.

@@ -1,41 +1,138 @@
 //! # faster: a FASTER-style concurrent key-value store
 //!
-//! `faster` is the thin facade of a workspace of small crates, in the way
-//! `crossbeam` re-exports its parts. Each part owns one concern:
+//! `faster` is the facade of a workspace of small crates, in the way `crossbeam` re-exports
+//! its parts, and the home of the store itself, [`FasterKv`], which composes them. Each part
+//! owns one concern:
 //!
 //! | module | crate | owns |
 //! |---|---|---|
 //! | [`epoch`] | `faster-epoch` | epoch protection, drain actions, phase acknowledgement |
 //! | [`device`] | `faster-device` | storage devices: io_uring, portable file, in-memory |
-//! | [`hlog`] | `faster-hlog` | the hybrid log (arrives with its issue) |
-//! | [`index`] | `faster-index` | the hash index (arrives with its issue) |
+//! | [`hlog`] | `faster-hlog` | the hybrid log: pages in memory and on a device, records |
+//! | [`index`] | `faster-index` | the lock-free cache-line hash index |
 //! | [`cpr`] | `faster-cpr` | the CPR checkpoint state machine (arrives with its issue) |
 //! | [`recovery`] | `faster-recovery` | checkpoint metadata and recovery (arrives with its issue) |
 //!
-//! The store itself (`FasterKv`, sessions, read / upsert / rmw / delete,
-//! checkpoint and recovery) will live in this crate and compose the parts;
-//! no other crate of the workspace knows about this one.
+//! No other crate of the workspace knows about this one.
 //!
-//! ## Today
-//!
-//! The epoch and device layers are complete:
+//! ## The store
 //!
 //! ```
-//! use faster::device::{AlignedBuf, Device, DeviceOptions, MemoryDevice};
-//! use faster::epoch::LightEpoch;
+//! use faster::{AddU64, Config, FasterKv, LogDevice, Status};
+//! use std::sync::{Arc, Mutex};
 //!
-//! let epoch = LightEpoch::new();
-//! let mut me = epoch.register()?;
-//! let guard = me.protect();
-//! drop(guard);
+//! let dir = tempfile::tempdir()?;
+//! let config = Config::new(dir.path())
+//!     .with_log_device(LogDevice::Memory)
+//!     .with_log_memory(1 << 20)
+//!     .with_page_size(64 << 10)
+//!     .with_table_bits(10);
+//! let store = FasterKv::open(config)?;            // a new store in `dir`
+//! let mut s = store.start_session();              // one per thread
+//! s.upsert(b"key", b"value")?;
+//! assert_eq!(s.read(b"key")?, Some(b"value".to_vec()));
+//! s.rmw(b"counter", &5u64.to_le_bytes(), &AddU64)?;
+//! s.rmw(b"counter", &2u64.to_le_bytes(), &AddU64)?;
+//! assert_eq!(s.read(b"counter")?, Some(7u64.to_le_bytes().to_vec()));
+//! s.delete(b"key")?;
+//! assert_eq!(s.read(b"key")?, None);
+//! assert_eq!(s.serial(), 7); // every operation takes the next serial number
 //!
-//! let device = MemoryDevice::new(DeviceOptions::default())?;
-//! let page = AlignedBuf::from_slice(&[7u8; 4096], device.alignment())?;
-//! device.write(0, Box::new(page), Box::new(|r| r.expect("write")))?;
-//! faster::device::drain(&device)?;
-//! assert_eq!(device.size(), 4096);
+//! // The non-blocking form: an operation whose record is on disk goes pending, and
+//! // `complete_pending` finishes it and calls its context.
+//! let got = Arc::new(Mutex::new(None));
+//! let slot = got.clone();
+//! let status = s.read_async(b"counter", move |r| *slot.lock().unwrap() = Some(r))?;
+//! if status == Status::Pending {
+//!     s.complete_pending(true)?;
+//! }
+//! let value = got.lock().unwrap().take().expect("called exactly once")?;
+//! assert_eq!(value, Some(7u64.to_le_bytes().to_vec()));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Key types
+//!
+//! * [`FasterKv`]: the store, a cheap handle (`Clone + Send + Sync`). [`FasterKv::open`]
+//!   creates a store in a directory (the log's device lives in `<dir>/log/`) and refuses a
+//!   directory that already holds one ([`Error::AlreadyExists`]): recovery comes later.
+//!   [`FasterKv::close`], or dropping the last handle, closes it: sessions' operations then
+//!   fail with [`Error::Closed`].
+//! * [`Config`]: directory, index size, log memory, page size, mutable fraction, device
+//!   ([`LogDevice`], or any [`device::Device`] through [`Config::with_device`], e.g. a
+//!   memory device with a fault injector), session limit, checkpoint timeout (stored only).
+//! * [`Session`]: one thread's context (`Send + 'static`, `&mut self`): `read`, `upsert`,
+//!   `rmw`, `delete`, their non-blocking forms [`Session::read_async`] and
+//!   [`Session::rmw_async`] returning a [`Status`], and [`Session::complete_pending`]. It has
+//!   a [`SessionId`] and numbers its operations ([`Session::serial`]).
+//! * [`Rmw`]: the update of a read-modify-write (`initial`, `in_place`, `copy`); [`AddU64`]
+//!   is a little-endian counter.
+//! * [`Error`]: the one error type, wrapping the layers' errors.
+//!
+//! ## How an operation works
+//!
+//! A key hashes ([`index::KeyHash`]) to one index entry, whose address is the newest record
+//! of a *hash chain*; each record holds the address of the previous one. Keys whose hashes
+//! share a bucket and a 14-bit tag share a chain, so every step compares keys, skips invalid
+//! records, and treats a tombstone as "no value". Records at or above the log's head are
+//! read in memory; below it, on disk.
+//!
+//! * **Reads** walk the chain in memory; if it continues below the head, the record is read
+//!   from the device ([`hlog::Hlog::read_async`]), and the walk continues on disk.
+//! * **Upserts and deletes** are blind. If the key's newest record is in the mutable region
+//!   (`address >= read_only`), they update it in place (the value, under the record's lock
+//!   and seqlock; a delete sets the tombstone bit). Otherwise they append a new record (a
+//!   tombstone for a delete) at the tail.
+//! * **RMWs** update a mutable record in place under its lock: read the value, apply
+//!   [`Rmw::in_place`], write it back (readers see the old or the new value, never a mix).
+//!   A read-only record is copied forward ([`Rmw::copy`]) into a new record at the tail; an
+//!   on-disk one is read first (the operation goes pending, or the blocking form waits);
+//!   a missing key gets [`Rmw::initial`].
+//!
+//! ## Invariants
+//!
+//! * **New records are installed by compare-and-swap** of the index entry from the address
+//!   the operation started from to the new record's (whose previous address is the old
+//!   one). If the CAS fails, the new record is marked invalid and the operation starts over.
+//!   An RMW that went to disk installs its result only if the entry still holds the address
+//!   it started from; otherwise it starts over.
+//! * **In-place updates exclude each other** through the record's lock bit, and readers get
+//!   consistent values through its seqlock. A record whose successor is being created from
+//!   it (the value no longer fits, or it is a tombstone) is *sealed* under the lock first;
+//!   nobody updates a sealed record in place again, so its value is stable and may be copied.
+//! * **The fuzzy region** `[safe_read_only, read_only)`: a thread that saw a record there as
+//!   mutable may still be updating it in place. An RMW never copies an unsealed record from
+//!   this region (that could lose the concurrent update): it refreshes its epoch and retries
+//!   until `safe_read_only` has passed the record. Blind upserts and deletes may append
+//!   there: they do not depend on the old value.
+//! * **Epochs**: a session stays protected between operations and refreshes every
+//!   [`session::REFRESH_INTERVAL`] operations, and while it waits for I/O; no record
+//!   reference is held across a refresh or an allocation.
+//! * **Versions**: new records carry the store's version ([`FasterKv::version`], 0 until
+//!   checkpoints drive it).
+//! * **Bad input and faults are errors, never panics or wrong data**: a key or value too large
+//!   for a page ([`Error::KeyTooLarge`], [`Error::ValueTooLarge`]), device failures
+//!   ([`Error::Hlog`] / [`Error::Device`]), a closed store ([`Error::Closed`]). Empty keys
+//!   and empty values are allowed.
+//!
+//! ## Not yet
+//!
+//! Checkpoints (CPR), recovery, the read cache, the batched API with prefetching and the YCSB
+//! benchmark arrive with their issues.
+
+mod config;
+mod error;
+mod ops;
+mod pending;
+mod rmw;
+pub mod session;
+mod store;
+
+pub use config::{Config, LogDevice};
+pub use error::{Error, Result};
+pub use rmw::{AddU64, Rmw};
+pub use session::{Session, SessionId, Status};
+pub use store::FasterKv;
 
 #[doc(inline)]
 pub use faster_cpr as cpr;

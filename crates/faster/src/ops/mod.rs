@@ -1,0 +1,216 @@
+//! The operations' shared machinery: walking a hash chain in memory, following it on disk,
+//! appending a record and installing it in the index.
+//!
+//! Every function here runs under the calling session's epoch guard and never holds a
+//! [`RecordRef`] across a call that may refresh the guard (allocation, waiting for I/O).
+
+pub(crate) mod read;
+pub(crate) mod rmw;
+pub(crate) mod write;
+
+use std::sync::mpsc::{self, TryRecvError};
+
+use faster_epoch::{Guard, Participant};
+use faster_hlog::record::record_size;
+use faster_hlog::{Address, DiskRecord, Hlog, HlogError, NewRecord, RecordRef};
+use faster_index::{EntrySlot, HashEntry};
+
+use crate::error::{Error, Result};
+use crate::store::Inner;
+
+/// The guard every operation runs under.
+pub(crate) type SessionGuard = Guard<Participant>;
+
+/// Where the newest record of a key is, as far as a chain walk looked.
+pub(crate) enum Found<'g> {
+    /// In memory, at or above the walk's lower bound.
+    Mem(RecordRef<'g>),
+    /// The chain continues below the walk's lower bound (or below the head) at this address.
+    Below(Address),
+    /// The chain ends without a record of the key: the key has no value.
+    Missing,
+}
+
+/// Walks the hash chain from address `from` (an index entry's address) for the newest valid
+/// record of `key`, comparing keys (tags collide), skipping invalid records, and stopping at
+/// the first address below `stop` (or below the head).
+pub(crate) fn trace<'g>(
+    hlog: &'g Hlog,
+    guard: &'g SessionGuard,
+    key: &[u8],
+    from: u64,
+    stop: Address,
+) -> Result<Found<'g>> {
+    let begin = hlog.begin_address();
+    let mut addr = Address::from_raw_truncated(from);
+    loop {
+        if addr < begin {
+            return Ok(Found::Missing);
+        }
+        if addr < stop {
+            return Ok(Found::Below(addr));
+        }
+        let Some(r) = hlog.get(guard, addr)? else {
+            return Ok(Found::Below(addr));
+        };
+        let h = r.header();
+        if !h.is_invalid() && r.key_eq(key) {
+            return Ok(Found::Mem(r));
+        }
+        addr = h.prev_address();
+    }
+}
+
+/// One step of following a chain on disk.
+pub(crate) enum Chase {
+    /// The walk is over: the key's value (`None`: missing or deleted).
+    Done(Option<Vec<u8>>),
+    /// The record read belongs to another key; read this address next.
+    Next(Address),
+}
+
+/// Examines a record read from disk while looking for `key`.
+pub(crate) fn chase_step(hlog: &Hlog, key: &[u8], rec: &DiskRecord) -> Chase {
+    let v = rec.view();
+    let h = v.header();
+    if !h.is_invalid() && v.key() == key {
+        return Chase::Done((!h.is_tombstone()).then(|| v.value().to_vec()));
+    }
+    let prev = h.prev_address();
+    if prev < hlog.begin_address() {
+        Chase::Done(None)
+    } else {
+        Chase::Next(prev)
+    }
+}
+
+/// One round of waiting for device I/O: runs finished completions; if there were none,
+/// refreshes the guard (so that this thread never holds back an eviction it waits for) and
+/// blocks on in-flight I/O, or yields to the thread running the completions.
+pub(crate) fn drive(inner: &Inner, guard: &mut SessionGuard) -> Result<usize> {
+    let device = inner.hlog.device();
+    let n = device.poll()?;
+    if n == 0 {
+        guard.refresh();
+        if device.in_flight() > 0 {
+            device.wait()?;
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    Ok(n)
+}
+
+/// Follows the chain of `key` on disk from `addr`, blocking until the walk ends.
+pub(crate) fn lookup_blocking(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    key: &[u8],
+    mut addr: Address,
+) -> Result<Option<Vec<u8>>> {
+    loop {
+        let (tx, rx) = mpsc::sync_channel(1);
+        inner.hlog.read_async(addr, move |r| {
+            let _ = tx.send(r);
+        })?;
+        let rec = loop {
+            match rx.try_recv() {
+                Ok(r) => break r?,
+                Err(TryRecvError::Empty) => {
+                    drive(inner, guard)?;
+                }
+                Err(TryRecvError::Disconnected) => return Err(HlogError::Closed.into()),
+            }
+        };
+        match chase_step(&inner.hlog, key, &rec) {
+            Chase::Done(v) => return Ok(v),
+            Chase::Next(next) => addr = next,
+        }
+    }
+}
+
+/// The previous address for a record replacing `entry`'s chain head.
+pub(crate) fn prev_of(entry: HashEntry) -> Address {
+    let a = Address::from_raw_truncated(entry.address());
+    if a < Address::FIRST_VALID {
+        Address::INVALID
+    } else {
+        a
+    }
+}
+
+/// Value capacity of a new record: the value's length rounded up to the 8 bytes the record
+/// occupies anyway.
+pub(crate) fn capacity_for(len: usize) -> usize {
+    (len + 7) & !7
+}
+
+/// Checks that a record with this key and a value of `value_len` bytes fits in a page.
+pub(crate) fn check_sizes(inner: &Inner, key: &[u8], value_len: usize) -> Result<()> {
+    let page = inner.hlog.page_size();
+    let header = faster_hlog::record::HEADER_SIZE as u64;
+    let fits = |k: usize, v: usize| record_size(k, v).is_some_and(|s| s <= page);
+    if !fits(key.len(), 0) {
+        return Err(Error::KeyTooLarge {
+            len: key.len(),
+            max: (page - header) as usize,
+        });
+    }
+    if !fits(key.len(), value_len) {
+        let key_space = capacity_for(key.len()) as u64;
+        return Err(Error::ValueTooLarge {
+            len: value_len,
+            max: (page - header - key_space) as usize,
+        });
+    }
+    Ok(())
+}
+
+/// Appends `rec` at the tail and installs it as the head of `slot`'s chain with a
+/// compare-and-swap from `entry`. Returns `false` (and marks the new record invalid) if the
+/// entry changed meanwhile: the caller retries the whole operation.
+pub(crate) fn append_install(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    slot: &EntrySlot<'_>,
+    entry: HashEntry,
+    rec: &NewRecord<'_>,
+) -> Result<bool> {
+    let addr = inner.hlog.append(guard, rec)?;
+    match slot.compare_exchange_address(entry, addr.raw()) {
+        Ok(()) => Ok(true),
+        Err(_) => {
+            if let Some(r) = inner.hlog.get(guard, addr)? {
+                r.set_invalid();
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Takes the record's in-place lock, spinning (then yielding) while another thread holds
+/// it; holders keep it only for an in-memory update.
+pub(crate) fn lock(r: &RecordRef<'_>) {
+    let mut spins = 0u32;
+    while !r.try_lock() {
+        spins += 1;
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// A new record for `key` with `value`, chained to `entry`'s head, at the store's version.
+pub(crate) fn new_record<'a>(
+    inner: &Inner,
+    key: &'a [u8],
+    value: &'a [u8],
+    entry: HashEntry,
+) -> NewRecord<'a> {
+    NewRecord::new(key, value)
+        .with_prev(prev_of(entry))
+        .with_version(inner.version())
+        .with_capacity(capacity_for(value.len()))
+}

@@ -1,0 +1,167 @@
+//! Read-modify-write: in place under the record lock in the mutable region, copy-update
+//! from read-only records, retry in the fuzzy region, hand-off to disk for on-disk values.
+
+use faster_hlog::{Address, RecordRef};
+use faster_index::KeyHash;
+
+use super::{Found, SessionGuard, append_install, check_sizes, lock, new_record, trace};
+use crate::error::Result;
+use crate::rmw::Rmw;
+use crate::store::Inner;
+
+/// How an RMW attempt ended.
+pub(crate) enum RmwOutcome {
+    /// The update is installed.
+    Done,
+    /// The key's newest record may be on disk at `addr`; `snapshot` is the index entry's
+    /// address the walk started from (the update may be installed only if it is unchanged).
+    Disk {
+        /// Where the chain continues on disk.
+        addr: Address,
+        /// The index entry's address when the walk started.
+        snapshot: u64,
+    },
+}
+
+/// What to do after looking at the key's newest record in memory.
+enum Step {
+    /// Append a record with this value.
+    Append(Vec<u8>),
+    /// The record is in the fuzzy region: refresh and retry.
+    Retry,
+}
+
+/// Runs the RMW as far as memory allows.
+pub(crate) fn rmw<R: Rmw + ?Sized>(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    scratch: &mut Vec<u8>,
+    key: &[u8],
+    hash: KeyHash,
+    input: &[u8],
+    f: &R,
+) -> Result<RmwOutcome> {
+    check_sizes(inner, key, 0)?;
+    let hlog = &inner.hlog;
+    loop {
+        let (slot, entry) = inner.index.find_or_create_entry(hash)?;
+        let step = match trace(hlog, guard, key, entry.address(), hlog.head_address())? {
+            Found::Missing => Step::Append(f.initial(input)),
+            Found::Below(addr) => {
+                return Ok(RmwOutcome::Disk {
+                    addr,
+                    snapshot: entry.address(),
+                });
+            }
+            Found::Mem(r) => {
+                if r.address() >= hlog.read_only_address() {
+                    match in_place(&r, scratch, input, f)? {
+                        Some(step) => step,
+                        None => return Ok(RmwOutcome::Done),
+                    }
+                } else if r.address() >= hlog.safe_read_only_address() && !r.header().is_sealed() {
+                    // The fuzzy region: a thread that saw this record mutable may still be
+                    // updating it in place; copying it now could lose that update.
+                    Step::Retry
+                } else {
+                    Step::Append(from_stable(&r, scratch, input, f))
+                }
+            }
+        };
+        match step {
+            Step::Retry => {
+                guard.refresh();
+            }
+            Step::Append(value) => {
+                check_sizes(inner, key, value.len())?;
+                let rec = new_record(inner, key, &value, entry);
+                if append_install(inner, guard, &slot, entry, &rec)? {
+                    return Ok(RmwOutcome::Done);
+                }
+            }
+        }
+    }
+}
+
+/// The RMW on a mutable record, under its lock: `None` if it was updated in place, else the
+/// step to take (the record is then sealed, so nobody updates it in place any more).
+fn in_place<R: Rmw + ?Sized>(
+    r: &RecordRef<'_>,
+    scratch: &mut Vec<u8>,
+    input: &[u8],
+    f: &R,
+) -> Result<Option<Step>> {
+    lock(r);
+    let h = r.header();
+    if h.is_sealed() {
+        r.unlock();
+        return Ok(Some(Step::Append(from_stable(r, scratch, input, f))));
+    }
+    let new = if h.is_tombstone() {
+        f.initial(input)
+    } else {
+        r.read_value_into(scratch);
+        if f.in_place(input, scratch) {
+            let res = r.update_value(scratch);
+            r.unlock();
+            return res.map(|()| None).map_err(Into::into);
+        }
+        r.read_value_into(scratch);
+        let new = f.copy(input, scratch);
+        if new.len() <= r.value_capacity() {
+            let res = r.update_value(&new);
+            r.unlock();
+            return res.map(|()| None).map_err(Into::into);
+        }
+        new
+    };
+    r.seal();
+    r.unlock();
+    Ok(Some(Step::Append(new)))
+}
+
+/// The new value computed from a record nobody updates in place any more (read-only or
+/// sealed).
+fn from_stable<R: Rmw + ?Sized>(
+    r: &RecordRef<'_>,
+    scratch: &mut Vec<u8>,
+    input: &[u8],
+    f: &R,
+) -> Vec<u8> {
+    if r.header().is_tombstone() {
+        f.initial(input)
+    } else {
+        r.read_value_into(scratch);
+        f.copy(input, scratch)
+    }
+}
+
+/// Continues an RMW whose old value was read from disk (`old`: `None` if missing or
+/// deleted). Installs the new value if the index entry still holds `snapshot`; otherwise a
+/// newer record appeared and the RMW starts over.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    scratch: &mut Vec<u8>,
+    key: &[u8],
+    hash: KeyHash,
+    input: &[u8],
+    f: &R,
+    snapshot: u64,
+    old: Option<Vec<u8>>,
+) -> Result<RmwOutcome> {
+    let (slot, entry) = inner.index.find_or_create_entry(hash)?;
+    if entry.address() == snapshot {
+        let value = match old {
+            Some(old) => f.copy(input, &old),
+            None => f.initial(input),
+        };
+        check_sizes(inner, key, value.len())?;
+        let rec = new_record(inner, key, &value, entry);
+        if append_install(inner, guard, &slot, entry, &rec)? {
+            return Ok(RmwOutcome::Done);
+        }
+    }
+    rmw(inner, guard, scratch, key, hash, input, f)
+}

@@ -1,0 +1,262 @@
+//! [`FasterKv`]: the store handle, and the state every session shares.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use faster_device::{Device, DeviceOptions, FileDevice, MemoryDevice};
+use faster_epoch::LightEpoch;
+use faster_hlog::Hlog;
+use faster_index::HashIndex;
+
+use crate::config::{Config, LogDevice};
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// The file that marks a directory as holding a store.
+pub(crate) const MARKER: &str = "FASTER_STORE";
+
+/// Epoch slots beyond `max_sessions`, for participants the layers register themselves
+/// (log scans).
+const SPARE_EPOCH_SLOTS: usize = 16;
+
+/// State shared by the handles and the sessions of one store.
+pub(crate) struct Inner {
+    pub(crate) hlog: Hlog,
+    pub(crate) index: HashIndex,
+    pub(crate) epoch: LightEpoch,
+    /// The store's version, written into new records (the CPR issue will drive it).
+    pub(crate) version: AtomicU32,
+    pub(crate) closed: AtomicBool,
+    /// Live [`FasterKv`] handles; the last one to drop closes the store.
+    handles: AtomicUsize,
+    next_session: AtomicU64,
+    dir: PathBuf,
+}
+
+impl Inner {
+    #[inline]
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    #[inline]
+    pub(crate) fn version(&self) -> u32 {
+        self.version.load(Ordering::Relaxed)
+    }
+}
+
+/// A FASTER key-value store: a cheap handle (`Clone + Send + Sync`, an `Arc` inside).
+///
+/// Operations go through [`Session`]s ([`FasterKv::start_session`]), one per thread. See the
+/// [crate documentation](crate) for the model.
+pub struct FasterKv {
+    inner: Arc<Inner>,
+}
+
+impl FasterKv {
+    /// Creates a new store in `config`'s directory (creating the directory if missing); the
+    /// log's device lives in `<dir>/log/`.
+    ///
+    /// Fails with [`Error::AlreadyExists`] if the directory already holds a store (recovery
+    /// is not supported yet; nothing is touched), and with the layers' errors if the
+    /// configuration is invalid or the device cannot be opened.
+    pub fn open(config: Config) -> Result<FasterKv> {
+        config.validate()?;
+        let dir = config.dir.clone();
+        fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: "creating the store directory",
+            path: dir.clone(),
+            source,
+        })?;
+        let marker = dir.join(MARKER);
+        let log_dir = dir.join("log");
+        if marker.exists() || dir_has_entries(&log_dir) {
+            return Err(Error::AlreadyExists { path: dir });
+        }
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&marker)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists { path: dir });
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    what: "creating",
+                    path: marker,
+                    source,
+                });
+            }
+        }
+        let result = Self::build(&config, &log_dir);
+        if result.is_err() {
+            // Nothing was stored: leave the directory reusable.
+            let _ = fs::remove_file(&marker);
+        }
+        result
+    }
+
+    fn build(config: &Config, log_dir: &Path) -> Result<FasterKv> {
+        let device = open_device(config, log_dir)?;
+        let epoch = LightEpoch::with_capacity(
+            config.max_sessions + SPARE_EPOCH_SLOTS,
+            faster_epoch::DEFAULT_DRAIN_LIST,
+        )?;
+        let hlog = Hlog::new(config.hlog_config(), device, epoch.clone())?;
+        let index = HashIndex::new(config.index_config())?;
+        Ok(FasterKv {
+            inner: Arc::new(Inner {
+                hlog,
+                index,
+                epoch,
+                version: AtomicU32::new(0),
+                closed: AtomicBool::new(false),
+                handles: AtomicUsize::new(1),
+                next_session: AtomicU64::new(1),
+                dir: config.dir.clone(),
+            }),
+        })
+    }
+
+    /// Starts a session: a thread's context for operations, holding an epoch slot.
+    ///
+    /// # Panics
+    ///
+    /// If [`Config::with_max_sessions`] sessions are alive already; use
+    /// [`FasterKv::try_start_session`] to get an error instead. On a closed store it returns
+    /// a session whose operations fail with [`Error::Closed`].
+    pub fn start_session(&self) -> Session {
+        match self.try_start_session() {
+            Ok(s) => s,
+            Err(Error::Closed) => Session::closed(self.inner.clone(), self.next_id()),
+            Err(e) => panic!("cannot start a session: {e}"),
+        }
+    }
+
+    /// Starts a session, or fails with [`Error::Epoch`] when the epoch table is full (too
+    /// many live sessions) or [`Error::Closed`] when the store is closed.
+    pub fn try_start_session(&self) -> Result<Session> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let participant = self.inner.epoch.register()?;
+        Ok(Session::new(
+            self.inner.clone(),
+            self.next_id(),
+            participant,
+        ))
+    }
+
+    fn next_id(&self) -> u64 {
+        self.inner.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Closes the store: from now on every session operation fails with [`Error::Closed`]
+    /// (operations already running finish). Memory is freed when the last handle and the
+    /// last session are dropped. Dropping the last handle closes the store too.
+    pub fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+    }
+
+    /// Whether the store is closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The store's version, written into every new record (0 until checkpoints exist).
+    pub fn version(&self) -> u32 {
+        self.inner.version()
+    }
+
+    /// The hybrid log, for inspection (addresses of its regions, geometry).
+    pub fn hlog(&self) -> &Hlog {
+        &self.inner.hlog
+    }
+
+    /// The hash index, for inspection ([`HashIndex::stats`]).
+    pub fn index(&self) -> &HashIndex {
+        &self.inner.index
+    }
+}
+
+impl Clone for FasterKv {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        FasterKv {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for FasterKv {
+    fn drop(&mut self) {
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.close();
+        }
+    }
+}
+
+impl std::fmt::Debug for FasterKv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FasterKv")
+            .field("dir", &self.inner.dir)
+            .field("closed", &self.is_closed())
+            .field("hlog", &self.inner.hlog)
+            .finish()
+    }
+}
+
+fn dir_has_entries(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+fn open_device(config: &Config, log_dir: &Path) -> Result<Arc<dyn Device>> {
+    if let Some(d) = &config.custom_device {
+        return Ok(d.clone());
+    }
+    let options: DeviceOptions = config.device_options.clone().with_base_name("log");
+    let create = || {
+        fs::create_dir_all(log_dir).map_err(|source| Error::Io {
+            what: "creating the log directory",
+            path: log_dir.to_path_buf(),
+            source,
+        })
+    };
+    Ok(match config.device {
+        LogDevice::Memory => Arc::new(MemoryDevice::new(options)?),
+        LogDevice::File => {
+            create()?;
+            Arc::new(FileDevice::open(log_dir, options)?)
+        }
+        LogDevice::Auto => {
+            create()?;
+            Arc::from(faster_device::open_default(log_dir, options)?)
+        }
+        LogDevice::IoUring => {
+            create()?;
+            open_uring(log_dir, options)?
+        }
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn open_uring(dir: &Path, options: DeviceOptions) -> Result<Arc<dyn Device>> {
+    Ok(Arc::new(faster_device::UringDevice::open(dir, options)?))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_uring(_dir: &Path, _options: DeviceOptions) -> Result<Arc<dyn Device>> {
+    Err(Error::InvalidConfig(
+        "the io_uring device exists only on Linux".into(),
+    ))
+}
