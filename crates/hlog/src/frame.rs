@@ -1,4 +1,5 @@
-//! Page frames: aligned, zero-initialised heap memory viewed as a slice of `AtomicU64`.
+//! Page frames: aligned, zero-initialised memory (heap, or an anonymous mapping backed by
+//! transparent huge pages for frames of 2 MiB and more) viewed as a slice of `AtomicU64`.
 //!
 //! All the crate's `unsafe` lives here. A frame is shared by every thread that reads or writes
 //! the page it holds, so its bytes are only ever accessed through atomic 8-byte words (relaxed
@@ -6,15 +7,31 @@
 //! Which page a frame holds, and when it may be zeroed for reuse, is the log's business
 //! (epoch protection plus `safe_head`), not this module's.
 
+use memmap2::MmapMut;
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The size of a transparent huge page on x86-64 and most aarch64 kernels. Frames this large
+/// or larger are anonymous mappings advised `MADV_HUGEPAGE` before their first touch: random
+/// record accesses over a large log otherwise miss the TLB on nearly every operation.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Where a frame's bytes live.
+enum Memory {
+    /// Heap memory from `alloc_zeroed`, freed with this layout.
+    Heap(Layout),
+    /// An anonymous mapping (zeroed by the kernel); the frame starts at a huge-page boundary
+    /// inside it. Unmapped on drop.
+    Mapped(#[allow(dead_code)] MmapMut),
+}
 
 /// One page frame: `len` bytes (a multiple of 8), aligned to a chosen power of two.
 pub(crate) struct Frame {
     ptr: NonNull<AtomicU64>,
     words: usize,
-    layout: Layout,
+    alignment: usize,
+    memory: Memory,
 }
 
 // SAFETY: the frame owns its allocation; all access goes through `&[AtomicU64]`, which is
@@ -30,6 +47,25 @@ impl Frame {
         if bytes == 0 || bytes % 8 != 0 || alignment < 8 {
             return None;
         }
+        if bytes >= HUGE_PAGE && alignment <= HUGE_PAGE {
+            let map = MmapMut::map_anon(bytes + HUGE_PAGE).ok()?;
+            #[cfg(target_os = "linux")]
+            {
+                // Advisory: where transparent huge pages are off, nothing changes.
+                let _ = map.advise(memmap2::Advice::HugePage);
+            }
+            let base = map.as_ptr() as usize;
+            let start = base.next_multiple_of(HUGE_PAGE) - base;
+            // SAFETY: `start < HUGE_PAGE`, so `start + bytes` lies within the mapping.
+            let raw = unsafe { map.as_ptr().add(start) }.cast_mut();
+            let ptr = NonNull::new(raw.cast::<AtomicU64>())?;
+            return Some(Frame {
+                ptr,
+                words: bytes / 8,
+                alignment: HUGE_PAGE,
+                memory: Memory::Mapped(map),
+            });
+        }
         let layout = Layout::from_size_align(bytes, alignment).ok()?;
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc::alloc_zeroed(layout) };
@@ -39,7 +75,8 @@ impl Frame {
         Some(Frame {
             ptr,
             words: bytes / 8,
-            layout,
+            alignment,
+            memory: Memory::Heap(layout),
         })
     }
 
@@ -83,8 +120,11 @@ impl Frame {
 
 impl Drop for Frame {
     fn drop(&mut self) {
-        // SAFETY: `ptr` came from `alloc_zeroed(self.layout)` and is freed exactly once.
-        unsafe { alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), self.layout) }
+        if let Memory::Heap(layout) = self.memory {
+            // SAFETY: `ptr` came from `alloc_zeroed(layout)` and is freed exactly once.
+            unsafe { alloc::dealloc(self.ptr.as_ptr().cast::<u8>(), layout) }
+        }
+        // A mapping unmaps itself when `memory` drops.
     }
 }
 
@@ -92,7 +132,7 @@ impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Frame")
             .field("bytes", &(self.words * 8))
-            .field("alignment", &self.layout.align())
+            .field("alignment", &self.alignment)
             .finish()
     }
 }

@@ -1,13 +1,14 @@
 //! [`HashIndex`]: the table of `2^k` buckets, its overflow chains and the tentative-insert
 //! protocol.
 
-use crate::bucket::{ENTRIES_PER_BUCKET, HashBucket, OVERFLOW_MASK, new_buckets};
+use crate::bucket::{ENTRIES_PER_BUCKET, HashBucket, OVERFLOW_MASK};
 use crate::entry::{EntrySlot, HashEntry, SlotLocation, TEMP_INVALID_ADDRESS};
 use crate::error::{IndexError, Result};
 use crate::hash::KeyHash;
 use crate::overflow::OverflowAllocator;
 use crate::sync::AtomicU64;
 use crate::sync::{Ordering, Spin, fence};
+use crate::table::Table;
 
 /// The largest accepted `table_bits` (`2^32` buckets, 256 GiB).
 pub const MAX_TABLE_BITS: u32 = 32;
@@ -92,7 +93,7 @@ impl BucketId {
 /// buckets, updated lock-free. See the [crate docs](crate) for the protocol.
 pub struct HashIndex {
     table_bits: u32,
-    buckets: Box<[HashBucket]>,
+    buckets: Table,
     overflow: OverflowAllocator,
 }
 
@@ -102,7 +103,7 @@ impl HashIndex {
         config.validate()?;
         Ok(HashIndex {
             table_bits: config.table_bits,
-            buckets: new_buckets(1usize << config.table_bits),
+            buckets: Table::new(1usize << config.table_bits),
             overflow: OverflowAllocator::new(config.overflow_buckets),
         })
     }

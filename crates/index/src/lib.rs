@@ -77,6 +77,7 @@ pub mod hash;
 mod index;
 pub mod overflow;
 mod sync;
+mod table;
 
 pub use checkpoint::IndexCheckpointInfo;
 pub use entry::{
