@@ -1,7 +1,8 @@
 //! `cargo xtask bench <name> [args..]`: end-to-end benchmarks.
 //!
 //! Each benchmark is a `harness = false` bench target in the crate it
-//! measures, run in release mode; extra arguments are passed through.
+//! measures (or, for `ycsb`, the `ycsb` binary of the `faster-bench` crate),
+//! run in release mode; extra arguments are passed through.
 //!
 //! * `device` — `faster-device`'s devices against a plain `std::fs` loop:
 //!   sequential 1 MiB writes (GB/s) and random 4 KiB reads at queue depth 1
@@ -10,34 +11,41 @@
 //!   threads, against `std::collections::HashMap`. Takes `--quick`, `--keys N`.
 //! * `hlog` — `faster-hlog` append GB/s with flushing on, against a `std::fs`
 //!   sequential write of the same bytes. Takes `--quick`.
+//! * `ycsb` — the store on YCSB A / B / C / RMW, zipf 0.99 and uniform, 1 and
+//!   2 threads, 8-byte keys and values, against `dashmap` in the same run
+//!   (and `oxifaster` with `--features oxifaster`, built only on request).
+//!   Takes `--smoke`, `--json`, `--seconds S`, `--keys N`, `--workload`,
+//!   `--dist`, `--threads`, `--systems`, `--verify`, `--dir`.
 
 use crate::cmd;
 
-/// (name, package, bench target, what it measures)
-const BENCHES: &[(&str, &str, &str, &str)] = &[
+/// (name, cargo arguments up to the pass-through `--`, what it measures)
+const BENCHES: &[(&str, &[&str], &str)] = &[
     (
         "device",
-        "faster-device",
-        "device",
+        &["bench", "--package", "faster-device", "--bench", "device"],
         "io_uring / file device / std::fs: sequential writes and random reads",
     ),
     (
         "index",
-        "faster-index",
-        "index",
+        &["bench", "--package", "faster-index", "--bench", "index"],
         "hash index find / insert Mops/s vs std HashMap, 1 and 2 threads",
     ),
     (
         "hlog",
-        "faster-hlog",
-        "hlog",
+        &["bench", "--package", "faster-hlog", "--bench", "hlog"],
         "hybrid log append GB/s with flushing vs a std::fs sequential write",
+    ),
+    (
+        "ycsb",
+        &["run", "--release", "--package", "faster-bench", "--bin", "ycsb"],
+        "the store on YCSB A/B/C/RMW, zipf and uniform, 1 and 2 threads, vs dashmap",
     ),
 ];
 
 fn list() -> String {
     let mut s = String::from("benchmarks:\n");
-    for (name, _, _, what) in BENCHES {
+    for (name, _, what) in BENCHES {
         s.push_str(&format!("  {name:<10} {what}\n"));
     }
     s
@@ -51,7 +59,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             list()
         ));
     };
-    let Some((_, package, target, _)) = BENCHES.iter().find(|b| b.0 == name) else {
+    let Some((_, cargo_args, _)) = BENCHES.iter().find(|b| b.0 == name) else {
         return Err(format!("unknown benchmark `{name}`\n{}", list()));
     };
     let rest: Vec<&str> = args[1..]
@@ -59,7 +67,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .map(String::as_str)
         .filter(|a| *a != "--")
         .collect();
-    let mut argv = vec!["bench", "--package", package, "--bench", target, "--"];
+    let mut argv = cargo_args.to_vec();
+    argv.push("--");
     argv.extend(rest);
     cmd::run(&format!("bench {name}"), cmd::cargo(&argv))
 }

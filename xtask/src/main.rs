@@ -23,7 +23,7 @@ usage: cargo xtask <command>
 commands:
   ci                      fmt, clippy, tests, loom models, docs (stops at the first failure)
   loom [--preemptions N]  run only the loom models (default N = 2)
-  bench <name> [args..]   run a benchmark; names: device, index, hlog
+  bench <name> [args..]   run a benchmark; names: device, index, hlog, ycsb
   help                    this text
 ";
 

@@ -1,0 +1,29 @@
+//! # faster-bench: the YCSB benchmark of the `faster` store
+//!
+//! Runs YCSB-style workloads over 8-byte keys and 8-byte values against the store
+//! ([`peers::FasterStore`]) and an in-memory peer ([`peers::DashMapPeer`]), in the manner of
+//! FASTER's own benchmark: keys are loaded first (timed separately), each thread's keys and
+//! operations are generated before timing starts, and every thread uses its own session.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`zipf`] | the scrambled Zipfian (theta = 0.99) and uniform key choosers |
+//! | [`workload`] | workloads A (50/50), B (95/5), C (100% reads), RMW; pre-generated streams |
+//! | [`peers`] | the systems under test and the store's benchmark configuration |
+//! | [`runner`] | load, timed cells, sampled latency, consistency checks, peak RSS |
+//! | [`report`] | the aligned table, `--json`, the child-process line format |
+//!
+//! The binary is `ycsb` (`cargo run --release -p faster-bench --bin ycsb -- --help`).
+//!
+//! With the cargo feature `oxifaster` (off by default), the `oxifaster` crate, another Rust
+//! port of FASTER, joins as a third system (`OxiFasterPeer`, on its in-memory null device).
+
+pub mod peers;
+pub mod report;
+pub mod runner;
+pub mod workload;
+pub mod zipf;
+
+pub use peers::{BenchError, DashMapPeer, FasterStore, System, SystemKind, Worker};
+pub use runner::{BenchConfig, CellResult, LoadResult, RmwCheck, SystemReport, run_system};
+pub use workload::{Dist, Op, OpStream, Workload};
