@@ -14,6 +14,8 @@
 //!   back through the blocking and the non-blocking forms.
 //! * `store_model` — a proptest of one session against a `HashMap` model
 //!   under constant eviction.
+//! * `store_batch` — the batched API against a `HashMap` model (memory and
+//!   disk), serial numbers, errors, concurrent batched RMWs.
 //! * `store_faults` — oversized keys and values, injected device read and
 //!   write failures, closed stores: typed errors, never panics or wrong data.
 //!

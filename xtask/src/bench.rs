@@ -38,7 +38,14 @@ const BENCHES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "ycsb",
-        &["run", "--release", "--package", "faster-bench", "--bin", "ycsb"],
+        &[
+            "run",
+            "--release",
+            "--package",
+            "faster-bench",
+            "--bin",
+            "ycsb",
+        ],
         "the store on YCSB A/B/C/RMW, zipf and uniform, 1 and 2 threads, vs dashmap",
     ),
 ];

@@ -64,7 +64,11 @@
 //! * [`Session`]: one thread's context (`Send + 'static`, `&mut self`): `read`, `upsert`,
 //!   `rmw`, `delete`, their non-blocking forms [`Session::read_async`] and
 //!   [`Session::rmw_async`] returning a [`Status`], and [`Session::complete_pending`]. It has
-//!   a [`SessionId`] and numbers its operations ([`Session::serial`]).
+//!   a [`SessionId`] and numbers its operations ([`Session::serial`]). The batched forms
+//!   [`Session::read_batch`], [`Session::upsert_batch`], [`Session::rmw_batch`] and
+//!   [`Session::delete_batch`] run a slice of operations with the same semantics, several
+//!   times faster: they prefetch the index buckets and records of a window of
+//!   [`session::BATCH_WINDOW`] operations before executing them in order.
 //! * [`Rmw`]: the update of a read-modify-write (`initial`, `in_place`, `copy`); [`AddU64`]
 //!   is a little-endian counter.
 //! * [`Error`]: the one error type, wrapping the layers' errors.
@@ -117,8 +121,8 @@
 //!
 //! ## Not yet
 //!
-//! Checkpoints (CPR), recovery, the read cache, the batched API with prefetching and the YCSB
-//! benchmark arrive with their issues.
+//! Checkpoints (CPR), recovery, the read cache and the YCSB benchmark arrive with their
+//! issues.
 
 mod config;
 mod error;

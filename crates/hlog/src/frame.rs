@@ -118,6 +118,26 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// Hints the CPU to load the cache line holding word `word` of the frame (nothing if it is
+    /// out of range). A pure hint: it never faults and changes nothing; a no-op on targets
+    /// without a prefetch instruction.
+    #[inline]
+    pub(crate) fn prefetch(&self, word: usize) {
+        if word >= self.words {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `word < self.words`, so the pointer stays inside the frame's allocation;
+        // `prefetch` only hints the cache hierarchy (no access in the language's sense, no
+        // fault), and SSE is part of the x86-64 baseline.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(self.ptr.as_ptr().add(word).cast::<i8>());
+        }
+    }
+}
+
 impl Drop for Frame {
     fn drop(&mut self) {
         if let Memory::Heap(layout) = self.memory {

@@ -604,6 +604,33 @@ impl<'a> RecordRef<'a> {
         seq.fetch_add(SEQ_ONE, Ordering::Release);
         Ok(())
     }
+    /// [`RecordRef::update_value`] for a caller that excludes every other in-place writer of
+    /// this record (for example by holding its [lock bit](RecordRef::try_lock), if all
+    /// writers take it): the seqlock is advanced with plain atomic stores instead of
+    /// read-modify-writes, which saves two locked instructions. Readers are protected exactly
+    /// as by `update_value`. If another writer does run concurrently, readers may see a
+    /// mix of the two values (never anything unsafe).
+    pub fn update_value_exclusive(&self, value: &[u8]) -> Result<()> {
+        if value.len() > self.capacity {
+            return Err(HlogError::InvalidArgument(
+                "value longer than the record's capacity",
+            ));
+        }
+        let seq = &self.words[1];
+        let w = seq.load(Ordering::Relaxed);
+        debug_assert_eq!(w & SEQ_ONE, 0, "another writer is inside the seqlock");
+        seq.store(w.wrapping_add(SEQ_ONE), Ordering::Relaxed);
+        // Orders the odd seqlock word before the value stores, for readers that see any of
+        // them (they then see the seqlock changed and retry).
+        fence(Ordering::Release);
+        store_bytes(self.value_words(), value);
+        self.words[2].store(
+            self.key_len as u64 | (value.len() as u64) << 32,
+            Ordering::Relaxed,
+        );
+        seq.store(w.wrapping_add(2 * SEQ_ONE), Ordering::Release);
+        Ok(())
+    }
     /// Sets [`INVALID_BIT`].
     pub fn set_invalid(&self) {
         self.words[0].fetch_or(INVALID_BIT, Ordering::AcqRel);
@@ -663,6 +690,9 @@ mod tests {
         r.update_value(b"a much longer value!").unwrap();
         assert_eq!(r.value(), b"a much longer value!");
         assert!(r.update_value(&[0; 21]).is_err());
+        r.update_value_exclusive(b"yy").unwrap();
+        assert_eq!(r.value(), b"yy");
+        assert!(r.update_value_exclusive(&[0; 21]).is_err());
         r.update_value(b"x").unwrap();
         assert!(r.try_lock());
         assert!(!r.try_lock());
@@ -674,7 +704,7 @@ mod tests {
         let v = RecordView::parse(&bytes).unwrap();
         assert_eq!(v.key(), b"hello");
         assert_eq!(v.value(), b"x");
-        assert_eq!(v.seqlock(), 4, "two completed in-place updates");
+        assert_eq!(v.seqlock(), 6, "three completed in-place updates");
         assert!(v.header().is_invalid() && v.header().is_sealed());
         assert!(!v.header().is_tombstone() && !v.header().is_locked());
         assert_eq!(record_size_from_header(&bytes, bytes.len()), Ok(Some(size)));

@@ -15,6 +15,16 @@ pub(crate) enum ReadOutcome {
     Disk(Address),
 }
 
+/// What [`read_into`] found in memory.
+pub(crate) enum ReadInto {
+    /// The key has a value: it is in the caller's buffer.
+    Found,
+    /// The key is missing or deleted.
+    Missing,
+    /// The chain continues on disk at this address.
+    Disk(Address),
+}
+
 /// Reads `key` from memory, or says where on disk to continue.
 pub(crate) fn read(
     inner: &Inner,
@@ -22,21 +32,40 @@ pub(crate) fn read(
     key: &[u8],
     hash: KeyHash,
 ) -> Result<ReadOutcome> {
+    let mut v = Vec::new();
+    Ok(match read_into(inner, guard, key, hash, &mut v)? {
+        ReadInto::Found => ReadOutcome::Done(Some(v)),
+        ReadInto::Missing => ReadOutcome::Done(None),
+        ReadInto::Disk(addr) => ReadOutcome::Disk(addr),
+    })
+}
+
+/// Reads `key` from memory into `buf` (replacing its contents, a consistent seqlock copy),
+/// or says where on disk to continue.
+pub(crate) fn read_into(
+    inner: &Inner,
+    guard: &SessionGuard,
+    key: &[u8],
+    hash: KeyHash,
+    buf: &mut Vec<u8>,
+) -> Result<ReadInto> {
     let Some((_, entry)) = inner.index.find_entry(hash) else {
-        return Ok(ReadOutcome::Done(None));
+        return Ok(ReadInto::Missing);
     };
     let hlog = &inner.hlog;
     Ok(
         match trace(hlog, guard, key, entry.address(), hlog.head_address())? {
-            Found::Missing => ReadOutcome::Done(None),
-            Found::Below(addr) => ReadOutcome::Disk(addr),
+            Found::Missing => ReadInto::Missing,
+            Found::Below(addr) => ReadInto::Disk(addr),
             Found::Mem(r) => {
                 if r.header().is_tombstone() {
-                    ReadOutcome::Done(None)
+                    ReadInto::Missing
                 } else {
-                    let mut v = Vec::with_capacity(r.value_len());
-                    r.read_value_into(&mut v);
-                    ReadOutcome::Done(Some(v))
+                    // One allocation for a new buffer, none for a reused one that is large
+                    // enough (the copy would otherwise grow it word by word).
+                    buf.reserve(r.value_len());
+                    r.read_value_into(buf);
+                    ReadInto::Found
                 }
             }
         },

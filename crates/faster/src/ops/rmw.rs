@@ -102,14 +102,14 @@ fn in_place<R: Rmw + ?Sized>(
     } else {
         r.read_value_into(scratch);
         if f.in_place(input, scratch) {
-            let res = r.update_value(scratch);
+            let res = r.update_value_exclusive(scratch);
             r.unlock();
             return res.map(|()| None).map_err(Into::into);
         }
         r.read_value_into(scratch);
         let new = f.copy(input, scratch);
         if new.len() <= r.value_capacity() {
-            let res = r.update_value(&new);
+            let res = r.update_value_exclusive(&new);
             r.unlock();
             return res.map(|()| None).map_err(Into::into);
         }

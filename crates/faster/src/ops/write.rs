@@ -25,7 +25,7 @@ pub(crate) fn upsert(
             lock(&r);
             let h = r.header();
             if !h.is_sealed() && !h.is_tombstone() && value.len() <= r.value_capacity() {
-                let res = r.update_value(value);
+                let res = r.update_value_exclusive(value);
                 r.unlock();
                 return res.map_err(Into::into);
             }
