@@ -19,4 +19,29 @@
 //! * `store_faults` — oversized keys and values, injected device read and
 //!   write failures, closed stores: typed errors, never panics or wrong data.
 //!
-//! This library target is empty; each suite keeps its few helpers to itself.
+//! This library target holds what several suites share: [`Rng`].
+
+/// A small xorshift generator shared by the suites: reproducible from its seed, without extra
+/// dependencies.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed` (any value, zero included).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}

@@ -7,22 +7,7 @@ use faster::{AddU64, Config, Error, FasterKv, LogDevice};
 use std::collections::HashMap;
 use std::thread;
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use faster_tests::Rng;
 
 fn key(k: u64) -> Vec<u8> {
     // Keys of different lengths.

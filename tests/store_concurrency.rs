@@ -9,23 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-/// A small xorshift generator: reproducible without extra dependencies.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use faster_tests::Rng;
 
 fn config(dir: &std::path::Path, memory: u64, page: u64) -> Config {
     Config::new(dir)
@@ -134,7 +118,7 @@ fn no_torn_reads() {
             let mut rng = Rng::new(7);
             for i in 0..WRITES {
                 if i % 2 == 0 {
-                    s.upsert(b"a", &self_checking(rng.next() as u8)).unwrap();
+                    s.upsert(b"a", &self_checking(rng.next_u64() as u8)).unwrap();
                 } else {
                     s.rmw(b"b", &[], &NextSeed).unwrap();
                 }
