@@ -118,7 +118,8 @@ fn no_torn_reads() {
             let mut rng = Rng::new(7);
             for i in 0..WRITES {
                 if i % 2 == 0 {
-                    s.upsert(b"a", &self_checking(rng.next_u64() as u8)).unwrap();
+                    s.upsert(b"a", &self_checking(rng.next_u64() as u8))
+                        .unwrap();
                 } else {
                     s.rmw(b"b", &[], &NextSeed).unwrap();
                 }
