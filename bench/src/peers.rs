@@ -26,6 +26,11 @@ pub trait System: Sync {
     fn name(&self) -> &'static str;
     /// A handle for the calling thread (for the store, a new [`Session`]).
     fn worker(&self) -> Self::Worker<'_>;
+    /// Whether the runner should hand the worker runs of same-kind operations through the
+    /// `*_many` methods instead of one operation at a time.
+    fn batched(&self) -> bool {
+        false
+    }
 }
 
 /// One thread's operations. Failures of the store panic: a benchmark has no way to go on.
@@ -36,13 +41,31 @@ pub trait Worker {
     fn upsert(&mut self, key: u64, value: u64);
     /// Adds `delta` to the `u64` counter of `key` (a missing key starts at 0).
     fn rmw_add(&mut self, key: u64, delta: u64);
+    /// Reads `keys` in order and returns how many were found (default: one by one).
+    fn read_many(&mut self, keys: &[u64]) -> u64 {
+        keys.iter().filter(|&&k| self.read(k).is_some()).count() as u64
+    }
+    /// Upserts `items` in order (default: one by one).
+    fn upsert_many(&mut self, items: &[(u64, u64)]) {
+        for &(k, v) in items {
+            self.upsert(k, v);
+        }
+    }
+    /// Adds `delta` to each key's counter, in order (default: one by one).
+    fn rmw_add_many(&mut self, keys: &[u64], delta: u64) {
+        for &k in keys {
+            self.rmw_add(k, delta);
+        }
+    }
 }
 
 /// Which system to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SystemKind {
-    /// The `faster` store ([`FasterStore`]).
+    /// The `faster` store ([`FasterStore`]), one operation at a time.
     Faster,
+    /// The same store driven through its batched API ([`FasterBatchStore`]).
+    FasterBatch,
     /// The `dashmap` peer ([`DashMapPeer`]).
     DashMap,
     /// The `oxifaster` peer (`OxiFasterPeer`, feature `oxifaster`).
@@ -53,11 +76,16 @@ pub enum SystemKind {
 impl SystemKind {
     /// All systems built in, the store first.
     #[cfg(not(feature = "oxifaster"))]
-    pub const ALL: &'static [SystemKind] = &[SystemKind::Faster, SystemKind::DashMap];
+    pub const ALL: &'static [SystemKind] = &[
+        SystemKind::Faster,
+        SystemKind::FasterBatch,
+        SystemKind::DashMap,
+    ];
     /// All systems built in, the store first.
     #[cfg(feature = "oxifaster")]
     pub const ALL: &'static [SystemKind] = &[
         SystemKind::Faster,
+        SystemKind::FasterBatch,
         SystemKind::DashMap,
         SystemKind::OxiFaster,
     ];
@@ -66,6 +94,7 @@ impl SystemKind {
     pub fn name(self) -> &'static str {
         match self {
             SystemKind::Faster => "faster",
+            SystemKind::FasterBatch => "faster-batch",
             SystemKind::DashMap => "dashmap",
             #[cfg(feature = "oxifaster")]
             SystemKind::OxiFaster => "oxifaster",
@@ -84,12 +113,15 @@ impl FromStr for SystemKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "faster" | "store" => Ok(SystemKind::Faster),
+            "faster-batch" | "batch" => Ok(SystemKind::FasterBatch),
             "dashmap" => Ok(SystemKind::DashMap),
             #[cfg(feature = "oxifaster")]
             "oxifaster" => Ok(SystemKind::OxiFaster),
             #[cfg(not(feature = "oxifaster"))]
             "oxifaster" => Err("the oxifaster peer needs the `oxifaster` cargo feature".into()),
-            _ => Err(format!("unknown system {s:?} (faster, dashmap)")),
+            _ => Err(format!(
+                "unknown system {s:?} (faster, faster-batch, dashmap)"
+            )),
         }
     }
 }
@@ -209,6 +241,89 @@ impl Worker for FasterWorker {
     fn rmw_add(&mut self, key: u64, delta: u64) {
         self.session
             .rmw(&key.to_le_bytes(), &delta.to_le_bytes(), &AddU64)
+            .expect("store rmw failed");
+    }
+}
+
+/// The store driven through `Session::{read_batch, upsert_batch, rmw_batch}`: the runner
+/// hands it each run of consecutive same-kind operations of the stream, in stream order, so
+/// every operation still executes in the order the workload issued it.
+#[derive(Debug)]
+pub struct FasterBatchStore(pub FasterStore);
+
+/// A thread's [`Session`] of the store, with buffers for batches.
+#[derive(Debug)]
+pub struct FasterBatchWorker {
+    session: Session,
+    keys: Vec<[u8; 8]>,
+    items: Vec<([u8; 8], [u8; 8])>,
+}
+
+impl System for FasterBatchStore {
+    type Worker<'a> = FasterBatchWorker;
+
+    fn name(&self) -> &'static str {
+        SystemKind::FasterBatch.name()
+    }
+
+    fn worker(&self) -> FasterBatchWorker {
+        FasterBatchWorker {
+            session: self.0.kv.start_session(),
+            keys: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+
+    fn batched(&self) -> bool {
+        true
+    }
+}
+
+impl Worker for FasterBatchWorker {
+    fn read(&mut self, key: u64) -> Option<u64> {
+        let mut found = None;
+        self.session
+            .read_batch(&[key.to_le_bytes()], |_, v| found = v.map(AddU64::decode))
+            .expect("store read failed");
+        found
+    }
+
+    fn upsert(&mut self, key: u64, value: u64) {
+        self.upsert_many(&[(key, value)]);
+    }
+
+    fn rmw_add(&mut self, key: u64, delta: u64) {
+        self.rmw_add_many(&[key], delta);
+    }
+
+    fn read_many(&mut self, keys: &[u64]) -> u64 {
+        self.keys.clear();
+        self.keys.extend(keys.iter().map(|k| k.to_le_bytes()));
+        let mut hits = 0;
+        self.session
+            .read_batch(&self.keys, |_, v| hits += u64::from(v.is_some()))
+            .expect("store read failed");
+        hits
+    }
+
+    fn upsert_many(&mut self, items: &[(u64, u64)]) {
+        self.items.clear();
+        self.items.extend(
+            items
+                .iter()
+                .map(|(k, v)| (k.to_le_bytes(), v.to_le_bytes())),
+        );
+        self.session
+            .upsert_batch(&self.items)
+            .expect("store upsert failed");
+    }
+
+    fn rmw_add_many(&mut self, keys: &[u64], delta: u64) {
+        self.items.clear();
+        self.items
+            .extend(keys.iter().map(|k| (k.to_le_bytes(), delta.to_le_bytes())));
+        self.session
+            .rmw_batch(&self.items, &AddU64)
             .expect("store rmw failed");
     }
 }

@@ -50,13 +50,13 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<8} {:>10} {:>7} {:>9} {:>9} {:>13}",
+        "{:<12} {:>10} {:>7} {:>9} {:>9} {:>13}",
         "system", "keys", "threads", "load s", "load Mops", "peak RSS MiB"
     );
     for r in reports {
         let _ = writeln!(
             out,
-            "{:<8} {:>10} {:>7} {:>9.2} {:>9.2} {:>13}",
+            "{:<12} {:>10} {:>7} {:>9.2} {:>9.2} {:>13}",
             r.system,
             r.load.keys,
             r.load.threads,
@@ -68,7 +68,7 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<8} {:<8} {:>7} {:<8} {:>9} {:>9} {:>9} {:>12} {:>11} {:>7}",
+        "{:<8} {:<8} {:>7} {:<12} {:>9} {:>9} {:>9} {:>12} {:>11} {:>7}",
         "workload",
         "dist",
         "threads",
@@ -100,7 +100,7 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
         };
         let _ = writeln!(
             out,
-            "{:<8} {:<8} {:>7} {:<8} {:>9.3} {:>9} {:>9} {:>12} {:>11} {:>7}",
+            "{:<8} {:<8} {:>7} {:<12} {:>9.3} {:>9} {:>9} {:>12} {:>11} {:>7}",
             c.workload.name(),
             c.dist.name(),
             c.threads,

@@ -264,6 +264,82 @@ fn do_op<W: Worker>(w: &mut W, workload: Workload, entry: u64, value: u64, st: &
     }
 }
 
+/// The next [`CHUNK`] entries of a cyclic stream, from `*i` (wrapping at the end).
+fn next_chunk<'a>(entries: &'a [u64], i: &mut usize) -> &'a [u64] {
+    let end = (*i + CHUNK).min(entries.len());
+    let chunk = &entries[*i..end];
+    *i = if end == entries.len() { 0 } else { end };
+    chunk
+}
+
+/// Buffers for handing a batched worker the runs of consecutive same-kind operations of a
+/// chunk, in stream order.
+#[derive(Default)]
+struct Runs {
+    keys: Vec<u64>,
+    items: Vec<(u64, u64)>,
+}
+
+impl Runs {
+    /// Runs `chunk` as maximal runs of same-kind operations. The first run's time, divided by
+    /// its length, is the chunk's latency sample (a batched operation has no latency of its
+    /// own).
+    fn run_chunk<W: Worker>(
+        &mut self,
+        w: &mut W,
+        workload: Workload,
+        chunk: &[u64],
+        st: &mut ThreadStats,
+        hist: &mut Histogram<u64>,
+    ) {
+        let mut start = 0;
+        let mut first = true;
+        while start < chunk.len() {
+            let op = workload.op(OpStream::decode(chunk[start]).1);
+            let mut end = start + 1;
+            while end < chunk.len() && workload.op(OpStream::decode(chunk[end]).1) == op {
+                end += 1;
+            }
+            let t = first.then(Instant::now);
+            self.run(w, op, &chunk[start..end], st);
+            if let Some(t) = t {
+                let per_op = t.elapsed().as_nanos() as u64 / (end - start) as u64;
+                hist.saturating_record(per_op.max(1));
+                first = false;
+            }
+            start = end;
+        }
+    }
+
+    fn run<W: Worker>(&mut self, w: &mut W, op: Op, run: &[u64], st: &mut ThreadStats) {
+        self.keys.clear();
+        self.keys.extend(run.iter().map(|&e| OpStream::decode(e).0));
+        match op {
+            Op::Read => {
+                st.reads += run.len() as u64;
+                st.read_hits += w.read_many(&self.keys);
+            }
+            Op::Upsert => {
+                st.upserts += run.len() as u64;
+                self.items.clear();
+                let base = st.ops;
+                self.items.extend(
+                    self.keys
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &k)| (k, base + j as u64)),
+                );
+                w.upsert_many(&self.items);
+            }
+            Op::Rmw => {
+                st.rmws += run.len() as u64;
+                w.rmw_add_many(&self.keys, 1);
+            }
+        }
+        st.ops += run.len() as u64;
+    }
+}
+
 /// Runs one cell: `threads` threads (thread `i` replays `streams[i]` from its start) for
 /// `duration`.
 pub fn run_cell<S: System>(
@@ -298,7 +374,13 @@ pub fn run_cell<S: System>(
                 let mut i = 0usize;
                 barrier.wait();
                 let start = Instant::now();
+                let mut runs = Runs::default();
                 while !stop.load(Ordering::Relaxed) {
+                    if sys.batched() {
+                        let chunk = next_chunk(entries, &mut i);
+                        runs.run_chunk(&mut w, workload, chunk, &mut st, &mut hist);
+                        continue;
+                    }
                     for c in 0..CHUNK {
                         let entry = entries[i];
                         i += 1;
@@ -405,6 +487,10 @@ pub fn run_matrix<S: System>(sys: &S, cfg: &BenchConfig) -> Result<SystemReport,
 pub fn run_system(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport, BenchError> {
     match kind {
         SystemKind::Faster => run_matrix(&FasterStore::open(&cfg.dir, cfg.keys)?, cfg),
+        SystemKind::FasterBatch => run_matrix(
+            &crate::peers::FasterBatchStore(FasterStore::open(&cfg.dir, cfg.keys)?),
+            cfg,
+        ),
         SystemKind::DashMap => run_matrix(&DashMapPeer::new(cfg.keys), cfg),
         #[cfg(feature = "oxifaster")]
         SystemKind::OxiFaster => run_matrix(&crate::peers::OxiFasterPeer::new(cfg.keys), cfg),
