@@ -3,7 +3,7 @@
 //! every batched operation takes the next serial number, errors stop a batch where the
 //! per-op form would fail, and concurrent batched RMWs lose no update.
 
-use faster::{AddU64, Config, Error, FasterKv, LogDevice};
+use faster::{AddU64, BatchOp, Config, Error, FasterKv, LogDevice};
 use std::collections::HashMap;
 use std::thread;
 
@@ -250,4 +250,71 @@ fn concurrent_batched_rmws_lose_no_update() {
         store.hlog().read_only_address().raw() > 0,
         "records went read-only"
     );
+}
+
+/// Mixed batches (reads, upserts, RMWs and deletes interleaved, as YCSB-A issues them) agree
+/// with a `HashMap` model, with keys in memory and on disk, and take one serial each.
+#[test]
+fn mixed_batches_agree_with_a_model() {
+    const KEYS: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let store = small_store(dir.path());
+    let mut s = store.start_session();
+    let mut model: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut rng = Rng::new(11);
+    let mut serial = 0u64;
+    let one = 1u64.to_le_bytes();
+    for round in 0..150u64 {
+        let len = [1, 7, 16, 33][rng.below(4) as usize];
+        let plan: Vec<(u64, u64, Vec<u8>, Vec<u8>)> = (0..len)
+            .map(|j| {
+                let k = rng.below(KEYS);
+                (
+                    rng.below(4),
+                    k,
+                    key(k),
+                    value(k, round * 100 + j, 8 + (k as usize % 24)),
+                )
+            })
+            .collect();
+        let ops: Vec<BatchOp<'_>> = plan
+            .iter()
+            .map(|(kind, _, k, v)| match kind {
+                0 => BatchOp::Read(k),
+                1 => BatchOp::Upsert(k, v),
+                2 => BatchOp::Rmw(k, &one),
+                _ => BatchOp::Delete(k),
+            })
+            .collect();
+        // What the model says each read at position i sees, applying the ops in order.
+        let mut expected = Vec::new();
+        for (i, (kind, k, _, v)) in plan.iter().enumerate() {
+            match kind {
+                0 => expected.push((i, model.get(k).cloned())),
+                1 => {
+                    model.insert(*k, v.clone());
+                }
+                2 => {
+                    let new = add(model.get(k), 1);
+                    model.insert(*k, new);
+                }
+                _ => {
+                    model.remove(k);
+                }
+            }
+        }
+        let mut got = Vec::new();
+        s.batch(&ops, &AddU64, |i, v| got.push((i, v.map(<[u8]>::to_vec))))
+            .unwrap();
+        assert_eq!(got, expected, "round {round}");
+        serial += len;
+        assert_eq!(s.serial(), serial);
+    }
+    assert!(
+        store.hlog().head_address().raw() > 0,
+        "records were evicted"
+    );
+    for k in 0..KEYS {
+        assert_eq!(s.read(&key(k)).unwrap(), model.get(&k).cloned(), "key {k}");
+    }
 }

@@ -8,8 +8,9 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::workload::Op;
 use dashmap::DashMap;
-use faster::{AddU64, Config, FasterKv, LogDevice, Session};
+use faster::{AddU64, BatchOp, Config, FasterKv, LogDevice, Session};
 use xxhash_rust::xxh3::Xxh3Builder;
 
 /// The error type of the benchmark's fallible setup.
@@ -26,8 +27,8 @@ pub trait System: Sync {
     fn name(&self) -> &'static str;
     /// A handle for the calling thread (for the store, a new [`Session`]).
     fn worker(&self) -> Self::Worker<'_>;
-    /// Whether the runner should hand the worker runs of same-kind operations through the
-    /// `*_many` methods instead of one operation at a time.
+    /// Whether the runner should hand the worker whole chunks through
+    /// [`Worker::mixed_many`] instead of one operation at a time.
     fn batched(&self) -> bool {
         false
     }
@@ -41,21 +42,18 @@ pub trait Worker {
     fn upsert(&mut self, key: u64, value: u64);
     /// Adds `delta` to the `u64` counter of `key` (a missing key starts at 0).
     fn rmw_add(&mut self, key: u64, delta: u64);
-    /// Reads `keys` in order and returns how many were found (default: one by one).
-    fn read_many(&mut self, keys: &[u64]) -> u64 {
-        keys.iter().filter(|&&k| self.read(k).is_some()).count() as u64
-    }
-    /// Upserts `items` in order (default: one by one).
-    fn upsert_many(&mut self, items: &[(u64, u64)]) {
-        for &(k, v) in items {
-            self.upsert(k, v);
+    /// Runs `ops` — (operation, key, value for an upsert; an RMW adds 1) — in order and
+    /// returns how many reads found their key (default: one by one).
+    fn mixed_many(&mut self, ops: &[(Op, u64, u64)]) -> u64 {
+        let mut hits = 0;
+        for &(op, k, v) in ops {
+            match op {
+                Op::Read => hits += u64::from(self.read(k).is_some()),
+                Op::Upsert => self.upsert(k, v),
+                Op::Rmw => self.rmw_add(k, 1),
+            }
         }
-    }
-    /// Adds `delta` to each key's counter, in order (default: one by one).
-    fn rmw_add_many(&mut self, keys: &[u64], delta: u64) {
-        for &k in keys {
-            self.rmw_add(k, delta);
-        }
+        hits
     }
 }
 
@@ -245,9 +243,9 @@ impl Worker for FasterWorker {
     }
 }
 
-/// The store driven through `Session::{read_batch, upsert_batch, rmw_batch}`: the runner
-/// hands it each run of consecutive same-kind operations of the stream, in stream order, so
-/// every operation still executes in the order the workload issued it.
+/// The store driven through its mixed batch API (`Session::batch`): the runner hands it each
+/// chunk of the pre-generated stream as one batch, in stream order, so every operation still
+/// executes in the order the workload issued it.
 #[derive(Debug)]
 pub struct FasterBatchStore(pub FasterStore);
 
@@ -255,7 +253,6 @@ pub struct FasterBatchStore(pub FasterStore);
 #[derive(Debug)]
 pub struct FasterBatchWorker {
     session: Session,
-    keys: Vec<[u8; 8]>,
     items: Vec<([u8; 8], [u8; 8])>,
 }
 
@@ -269,7 +266,6 @@ impl System for FasterBatchStore {
     fn worker(&self) -> FasterBatchWorker {
         FasterBatchWorker {
             session: self.0.kv.start_session(),
-            keys: Vec::new(),
             items: Vec::new(),
         }
     }
@@ -289,42 +285,38 @@ impl Worker for FasterBatchWorker {
     }
 
     fn upsert(&mut self, key: u64, value: u64) {
-        self.upsert_many(&[(key, value)]);
-    }
-
-    fn rmw_add(&mut self, key: u64, delta: u64) {
-        self.rmw_add_many(&[key], delta);
-    }
-
-    fn read_many(&mut self, keys: &[u64]) -> u64 {
-        self.keys.clear();
-        self.keys.extend(keys.iter().map(|k| k.to_le_bytes()));
-        let mut hits = 0;
         self.session
-            .read_batch(&self.keys, |_, v| hits += u64::from(v.is_some()))
-            .expect("store read failed");
-        hits
-    }
-
-    fn upsert_many(&mut self, items: &[(u64, u64)]) {
-        self.items.clear();
-        self.items.extend(
-            items
-                .iter()
-                .map(|(k, v)| (k.to_le_bytes(), v.to_le_bytes())),
-        );
-        self.session
-            .upsert_batch(&self.items)
+            .upsert_batch(&[(key.to_le_bytes(), value.to_le_bytes())])
             .expect("store upsert failed");
     }
 
-    fn rmw_add_many(&mut self, keys: &[u64], delta: u64) {
-        self.items.clear();
-        self.items
-            .extend(keys.iter().map(|k| (k.to_le_bytes(), delta.to_le_bytes())));
+    fn rmw_add(&mut self, key: u64, delta: u64) {
         self.session
-            .rmw_batch(&self.items, &AddU64)
+            .rmw_batch(&[(key.to_le_bytes(), delta.to_le_bytes())], &AddU64)
             .expect("store rmw failed");
+    }
+
+    fn mixed_many(&mut self, ops: &[(Op, u64, u64)]) -> u64 {
+        const ONE: [u8; 8] = 1u64.to_le_bytes();
+        self.items.clear();
+        self.items.extend(
+            ops.iter()
+                .map(|&(_, k, v)| (k.to_le_bytes(), v.to_le_bytes())),
+        );
+        let batch: Vec<BatchOp<'_>> = ops
+            .iter()
+            .zip(&self.items)
+            .map(|(&(op, _, _), (k, v))| match op {
+                Op::Read => BatchOp::Read(k),
+                Op::Upsert => BatchOp::Upsert(k, v),
+                Op::Rmw => BatchOp::Rmw(k, &ONE),
+            })
+            .collect();
+        let mut hits = 0;
+        self.session
+            .batch(&batch, &AddU64, |_, v| hits += u64::from(v.is_some()))
+            .expect("store batch failed");
+        hits
     }
 }
 

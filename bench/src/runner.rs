@@ -272,18 +272,15 @@ fn next_chunk<'a>(entries: &'a [u64], i: &mut usize) -> &'a [u64] {
     chunk
 }
 
-/// Buffers for handing a batched worker the runs of consecutive same-kind operations of a
-/// chunk, in stream order.
+/// A buffer for handing a batched worker each chunk as one mixed batch, in stream order.
 #[derive(Default)]
 struct Runs {
-    keys: Vec<u64>,
-    items: Vec<(u64, u64)>,
+    ops: Vec<(Op, u64, u64)>,
 }
 
 impl Runs {
-    /// Runs `chunk` as maximal runs of same-kind operations. The first run's time, divided by
-    /// its length, is the chunk's latency sample (a batched operation has no latency of its
-    /// own).
+    /// Runs `chunk` as one batch. Its time divided by its length is the chunk's latency
+    /// sample (a batched operation has no latency of its own).
     fn run_chunk<W: Worker>(
         &mut self,
         w: &mut W,
@@ -292,51 +289,22 @@ impl Runs {
         st: &mut ThreadStats,
         hist: &mut Histogram<u64>,
     ) {
-        let mut start = 0;
-        let mut first = true;
-        while start < chunk.len() {
-            let op = workload.op(OpStream::decode(chunk[start]).1);
-            let mut end = start + 1;
-            while end < chunk.len() && workload.op(OpStream::decode(chunk[end]).1) == op {
-                end += 1;
+        self.ops.clear();
+        for (j, &entry) in chunk.iter().enumerate() {
+            let (key, choice) = OpStream::decode(entry);
+            let op = workload.op(choice);
+            match op {
+                Op::Read => st.reads += 1,
+                Op::Upsert => st.upserts += 1,
+                Op::Rmw => st.rmws += 1,
             }
-            let t = first.then(Instant::now);
-            self.run(w, op, &chunk[start..end], st);
-            if let Some(t) = t {
-                let per_op = t.elapsed().as_nanos() as u64 / (end - start) as u64;
-                hist.saturating_record(per_op.max(1));
-                first = false;
-            }
-            start = end;
+            self.ops.push((op, key, st.ops + j as u64));
         }
-    }
-
-    fn run<W: Worker>(&mut self, w: &mut W, op: Op, run: &[u64], st: &mut ThreadStats) {
-        self.keys.clear();
-        self.keys.extend(run.iter().map(|&e| OpStream::decode(e).0));
-        match op {
-            Op::Read => {
-                st.reads += run.len() as u64;
-                st.read_hits += w.read_many(&self.keys);
-            }
-            Op::Upsert => {
-                st.upserts += run.len() as u64;
-                self.items.clear();
-                let base = st.ops;
-                self.items.extend(
-                    self.keys
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &k)| (k, base + j as u64)),
-                );
-                w.upsert_many(&self.items);
-            }
-            Op::Rmw => {
-                st.rmws += run.len() as u64;
-                w.rmw_add_many(&self.keys, 1);
-            }
-        }
-        st.ops += run.len() as u64;
+        let t = Instant::now();
+        st.read_hits += w.mixed_many(&self.ops);
+        let per_op = t.elapsed().as_nanos() as u64 / chunk.len().max(1) as u64;
+        hist.saturating_record(per_op.max(1));
+        st.ops += chunk.len() as u64;
     }
 }
 

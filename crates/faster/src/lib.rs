@@ -124,6 +124,7 @@
 //! Checkpoints (CPR), recovery, the read cache and the YCSB benchmark arrive with their
 //! issues.
 
+mod batch;
 mod config;
 mod error;
 mod ops;
@@ -132,6 +133,7 @@ mod rmw;
 pub mod session;
 mod store;
 
+pub use batch::BatchOp;
 pub use config::{Config, LogDevice};
 pub use error::{Error, Result};
 pub use rmw::{AddU64, Rmw};

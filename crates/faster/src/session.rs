@@ -9,6 +9,7 @@ use faster_epoch::{Guard, Participant};
 use faster_hlog::Address;
 use faster_index::KeyHash;
 
+use crate::batch::BatchOp;
 use crate::error::{Error, Result};
 use crate::ops::read::{self, ReadInto, ReadOutcome};
 use crate::ops::rmw::{self, RmwOutcome};
@@ -375,6 +376,51 @@ impl Session {
             |s, i, hash| {
                 let (k, input) = &items[i];
                 s.rmw_hashed(k.as_ref(), hash, input.as_ref(), rmw)
+            },
+        )
+    }
+
+    /// Runs a mixed batch of reads, upserts, RMWs (all through `rmw`) and deletes, in order,
+    /// through one prefetch pipeline (see [`Session::read_batch`] for how batches work and
+    /// how they stop on an error). `out(i, value)` receives the result of each read at
+    /// position `i`. Every operation keeps the semantics of its per-op form and takes the next
+    /// serial number; old values on disk are read **blocking**.
+    ///
+    /// ```
+    /// # use faster::{AddU64, BatchOp, Config, FasterKv, LogDevice};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let config = Config::new(dir.path()).with_log_device(LogDevice::Memory)
+    /// #     .with_log_memory(1 << 20).with_page_size(64 << 10).with_table_bits(10);
+    /// let store = FasterKv::open(config)?;
+    /// let mut s = store.start_session();
+    /// let one = 1u64.to_le_bytes();
+    /// let ops = [
+    ///     BatchOp::Upsert(b"a", b"x"),
+    ///     BatchOp::Read(b"a"),
+    ///     BatchOp::Rmw(b"n", &one),
+    ///     BatchOp::Delete(b"a"),
+    ///     BatchOp::Read(b"a"),
+    /// ];
+    /// let mut reads = Vec::new();
+    /// s.batch(&ops, &AddU64, |i, v| reads.push((i, v.map(<[u8]>::to_vec))))?;
+    /// assert_eq!(reads, [(1, Some(b"x".to_vec())), (4, None)]);
+    /// assert_eq!(s.serial(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch<R: Rmw + ?Sized>(
+        &mut self,
+        ops: &[BatchOp<'_>],
+        rmw: &R,
+        mut out: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<()> {
+        self.pipeline(
+            ops.len(),
+            |i| ops[i].key(),
+            |s, i, hash| match ops[i] {
+                BatchOp::Read(k) => s.read_hashed_with(k, hash, |v| out(i, v)),
+                BatchOp::Upsert(k, v) => s.upsert_hashed(k, hash, v),
+                BatchOp::Rmw(k, input) => s.rmw_hashed(k, hash, input, rmw),
+                BatchOp::Delete(k) => s.delete_hashed(k, hash),
             },
         )
     }
