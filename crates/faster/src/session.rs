@@ -82,7 +82,6 @@ pub struct Session {
     guard: Option<SessionGuard>,
     id: SessionId,
     serial: u64,
-    ops: u64,
     scratch: Vec<u8>,
     pending: Pending,
 }
@@ -112,7 +111,6 @@ impl Session {
             guard: Some(participant.into_guard()),
             id: SessionId(id),
             serial: 0,
-            ops: 0,
             scratch: Vec::new(),
             pending: Pending::new(),
         }
@@ -125,7 +123,6 @@ impl Session {
             guard: None,
             id: SessionId(id),
             serial: 0,
-            ops: 0,
             scratch: Vec::new(),
             pending: Pending::new(),
         }
@@ -159,12 +156,10 @@ impl Session {
             Some(g) if !inner.is_closed() => g,
             _ => return Err(Error::Closed),
         };
-        if count {
-            self.ops += 1;
-            if self.ops % REFRESH_INTERVAL == 0 {
-                guard.refresh();
-                inner.hlog.device().poll()?;
-            }
+        // Every counted operation took the next serial number in `begin`.
+        if count && self.serial % REFRESH_INTERVAL == 0 {
+            guard.refresh();
+            inner.hlog.device().poll()?;
         }
         Ok(Parts {
             inner,

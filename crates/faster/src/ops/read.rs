@@ -25,16 +25,17 @@ pub(crate) enum ReadInto {
     Disk(Address),
 }
 
-/// Reads `key` from memory, or says where on disk to continue.
+/// Reads `key` from memory into a new buffer ([`read_into`]), or says where on disk to
+/// continue.
 pub(crate) fn read(
     inner: &Inner,
     guard: &SessionGuard,
     key: &[u8],
     hash: KeyHash,
 ) -> Result<ReadOutcome> {
-    let mut v = Vec::new();
-    Ok(match read_into(inner, guard, key, hash, &mut v)? {
-        ReadInto::Found => ReadOutcome::Done(Some(v)),
+    let mut value = Vec::new();
+    Ok(match read_into(inner, guard, key, hash, &mut value)? {
+        ReadInto::Found => ReadOutcome::Done(Some(value)),
         ReadInto::Missing => ReadOutcome::Done(None),
         ReadInto::Disk(addr) => ReadOutcome::Disk(addr),
     })
