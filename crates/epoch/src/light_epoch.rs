@@ -88,6 +88,41 @@ impl LightEpoch {
         }
     }
 
+    /// Claims a slot for an **observer**: a participant that protects memory
+    /// like any other but never takes part in phase acknowledgement (see
+    /// [`crate::phase`]), so it cannot hold a phase open. For log scans, a
+    /// checkpoint driver and other helpers that are not sessions.
+    pub fn register_observer(&self) -> Result<Participant> {
+        let p = self.register()?;
+        // The slot is not protected yet, so no phase scan can be misled by
+        // the marker changing here.
+        self.inner
+            .table
+            .slot(p.slot_index())
+            .phase
+            .store(u64::MAX, Ordering::Release);
+        Ok(p)
+    }
+
+    /// Acknowledges phase `token` **on behalf of** the participant holding
+    /// slot `slot_index`, then tries to complete the phase, exactly as
+    /// [`crate::Guard::finish_phase`] would for that participant. Returns
+    /// `true` if this call completed the phase.
+    ///
+    /// This is how a state machine acknowledges for a participant it knows to
+    /// be idle (it did that participant's phase work itself). The caller must
+    /// make sure that the slot still belongs to that participant for the whole
+    /// call (for example by holding a lock that the participant also takes
+    /// before it drops), or the mark lands on a stranger. An index out of
+    /// range is ignored (returns `false`).
+    pub fn finish_phase_for(&self, slot_index: usize, token: u64) -> bool {
+        if slot_index >= self.inner.table.capacity() {
+            return false;
+        }
+        let slot = self.inner.table.slot(slot_index);
+        self.inner.finish_phase(slot, token)
+    }
+
     /// The number of participant slots.
     pub fn capacity(&self) -> usize {
         self.inner.table.capacity()

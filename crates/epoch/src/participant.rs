@@ -92,6 +92,11 @@ impl<P: BorrowMut<Participant>> Guard<P> {
             .borrow()
     }
 
+    /// The index of the protected participant's slot in the epoch table.
+    pub fn slot_index(&self) -> usize {
+        self.participant().slot_index()
+    }
+
     /// The epoch this guard is protected at (as of the last protect or
     /// refresh).
     pub fn epoch(&self) -> u64 {

@@ -16,6 +16,11 @@
 //!   shared "completed phase" word from below `t` to `t`. Only one swap can
 //!   succeed, so **exactly one** caller per token is told it is the last, and
 //!   it alone advances the state machine.
+//! * Observers ([`crate::LightEpoch::register_observer`]) carry the largest
+//!   token from the start: they never hold a phase open.
+//! * A state machine that does an idle participant's phase work itself may
+//!   mark that participant's slot with
+//!   [`crate::LightEpoch::finish_phase_for`], under the same rule.
 //! * A slot that is protected but has not finished `t` holds the phase open.
 //!   If such a participant unprotects instead of finishing, nobody may be
 //!   left to see the phase complete: whoever drives the state machine (the

@@ -129,3 +129,33 @@ fn dropping_a_participant_with_a_leaked_guard_unprotects_it() {
     assert_eq!(runs(), 1);
     assert_eq!(epoch.registered(), 0);
 }
+
+#[test]
+fn observers_never_hold_a_phase_open() {
+    let epoch = faster_epoch::LightEpoch::with_capacity(4, 8).unwrap();
+    let observer = epoch.register_observer().unwrap();
+    let _g = observer.into_guard();
+    let member = epoch.register().unwrap();
+    let mut g = member.into_guard();
+    assert!(g.finish_phase(7), "the observer must not hold phase 7 open");
+}
+
+#[test]
+fn finishing_a_phase_on_behalf_of_a_participant() {
+    let epoch = faster_epoch::LightEpoch::with_capacity(4, 8).unwrap();
+    let a = epoch.register().unwrap();
+    let b = epoch.register().unwrap();
+    let b_slot = b.slot_index();
+    let mut ga = a.into_guard();
+    let _gb = b.into_guard();
+    assert!(!ga.finish_phase(9), "b has not finished phase 9");
+    assert!(
+        epoch.finish_phase_for(b_slot, 9),
+        "marking b completes the phase"
+    );
+    assert_eq!(epoch.completed_phase(), 9);
+    assert!(
+        !epoch.finish_phase_for(99, 10),
+        "an out-of-range slot is ignored"
+    );
+}

@@ -1,0 +1,268 @@
+//! Driving one checkpoint: the global transitions, the store's work in the
+//! driver's phases, the idle-member takeover and the deadline.
+
+use std::time::{Duration, Instant};
+
+use crate::error::CprError;
+use crate::fence;
+use crate::machine::Cpr;
+use crate::state::{Action, Phase, SystemState};
+
+/// A session's cut in a checkpoint: the serial of its last operation of the
+/// checkpoint's version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionCut {
+    /// The session's id.
+    pub id: u64,
+    /// Its last serial in the checkpoint's version.
+    pub serial: u64,
+}
+
+/// The store's work in the phases the driver owns. `faster-cpr` decides
+/// *when*; the store decides *what* (which files, which devices).
+pub trait CheckpointHooks {
+    /// The store's error type.
+    type Error: std::error::Error + 'static;
+    /// A checkpoint of `version` (kind `action`) has started: prepare its
+    /// files, note the log's begin and current tail.
+    fn start(&mut self, action: Action, version: u64) -> Result<(), Self::Error>;
+    /// INDEX_CHKPT: write the fuzzy index checkpoint.
+    fn write_index(&mut self, version: u64) -> Result<(), Self::Error>;
+    /// WAIT_FLUSH: every session has crossed its cut and drained its pending
+    /// operations; make the log of version `version` durable (fold-over flush
+    /// or snapshot) and note its final address.
+    fn write_log(&mut self, version: u64) -> Result<(), Self::Error>;
+    /// PERSISTENCE_CALLBACK: write the metadata (durably, last) that makes the
+    /// checkpoint valid, with every session's cut.
+    fn write_metadata(&mut self, version: u64, sessions: &[SessionCut]) -> Result<(), Self::Error>;
+    /// The checkpoint failed: remove what it wrote (it must never be taken
+    /// for a valid one).
+    fn abort(&mut self, version: u64);
+    /// Called while waiting for sessions: finish device I/O that pending
+    /// operations wait for. Returns whether I/O is still in flight.
+    fn help(&mut self) -> bool;
+}
+
+/// A completed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointDone {
+    /// The version the checkpoint captured (sessions now work in the next).
+    pub version: u64,
+    /// Every session's cut, by id.
+    pub sessions: Vec<SessionCut>,
+}
+
+/// When the wait for sessions gives up.
+#[derive(Clone, Copy, Debug)]
+enum Deadline {
+    Never,
+    At(Instant),
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Deadline {
+        match Instant::now().checked_add(timeout) {
+            Some(t) if timeout < Duration::from_secs(u32::MAX as u64) => Deadline::At(t),
+            _ => Deadline::Never,
+        }
+    }
+
+    fn expired(self) -> bool {
+        match self {
+            Deadline::Never => false,
+            Deadline::At(t) => Instant::now() >= t,
+        }
+    }
+
+    #[cfg_attr(loom, allow(dead_code))]
+    fn remaining(self) -> Duration {
+        match self {
+            Deadline::Never => Duration::from_millis(50),
+            Deadline::At(t) => t.saturating_duration_since(Instant::now()),
+        }
+    }
+}
+
+impl Cpr {
+    /// Runs a checkpoint of kind `action` to its end on the calling thread,
+    /// which must not be a session of this state machine (a thread that owns
+    /// a session should run it from another thread, as the store's
+    /// `checkpoint()` does, or its own session could never acknowledge).
+    ///
+    /// Sessions keep working throughout. The driver does the store's work in
+    /// INDEX_CHKPT, WAIT_FLUSH and PERSISTENCE_CALLBACK; sessions acknowledge
+    /// the other phases as they refresh, and the driver acknowledges for idle
+    /// ones. If the phases needing sessions have not completed within
+    /// `timeout` (a zero timeout gives up at the first wait), or the store's
+    /// work fails, the checkpoint is abandoned: the state returns to rest in
+    /// `v + 1`, [`CheckpointHooks::abort`] runs, and the error says why.
+    ///
+    /// Fails at once with [`CprError::CheckpointInProgress`] if a checkpoint
+    /// is running, and does nothing for [`Action::None`].
+    pub fn run<H: CheckpointHooks>(
+        &self,
+        action: Action,
+        timeout: Duration,
+        hooks: &mut H,
+    ) -> Result<CheckpointDone, CprError<H::Error>> {
+        let s = &*self.shared;
+        let start = Instant::now();
+        let mut cur = s.load();
+        let first = loop {
+            if cur.phase != Phase::Rest {
+                return Err(CprError::CheckpointInProgress {
+                    phase: cur.phase,
+                    version: cur.version,
+                });
+            }
+            if action == Action::None {
+                return Ok(CheckpointDone {
+                    version: cur.version,
+                    sessions: Vec::new(),
+                });
+            }
+            let first = SystemState {
+                action,
+                phase: action.first_phase(),
+                version: cur.version,
+            };
+            #[cfg(not(loom))]
+            s.set_driver(Some(std::thread::current()));
+            if s.transition(cur, first) {
+                break first;
+            }
+            cur = s.load();
+        };
+        let version = first.version;
+        s.prune();
+        let result = self.drive(first, Deadline::after(timeout), start, hooks);
+        if result.is_err() {
+            hooks.abort(version);
+        }
+        #[cfg(not(loom))]
+        s.set_driver(None);
+        s.prune();
+        result
+    }
+
+    fn drive<H: CheckpointHooks>(
+        &self,
+        first: SystemState,
+        deadline: Deadline,
+        start: Instant,
+        hooks: &mut H,
+    ) -> Result<CheckpointDone, CprError<H::Error>> {
+        let s = &*self.shared;
+        let version = first.version;
+        let fail = |g: SystemState, source| {
+            self.abandon(g);
+            CprError::Store {
+                phase: g.phase,
+                version,
+                source,
+            }
+        };
+        if let Err(e) = hooks.start(first.action, version) {
+            return Err(fail(first, e));
+        }
+        loop {
+            let g = s.load();
+            debug_assert!(g.version == version && g.phase != Phase::Rest, "{g:?}");
+            match g.phase {
+                Phase::IndexChkpt => match hooks.write_index(version) {
+                    Ok(()) => {
+                        s.advance(g);
+                    }
+                    Err(e) => return Err(fail(g, e)),
+                },
+                Phase::WaitFlush => match hooks.write_log(version) {
+                    Ok(()) => {
+                        s.advance(g);
+                    }
+                    Err(e) => return Err(fail(g, e)),
+                },
+                Phase::PersistenceCallback => {
+                    let sessions = s.cuts(version);
+                    return match hooks.write_metadata(version, &sessions) {
+                        Ok(()) => {
+                            s.advance(g);
+                            Ok(CheckpointDone { version, sessions })
+                        }
+                        Err(e) => Err(fail(g, e)),
+                    };
+                }
+                Phase::Rest => {
+                    // Only the driver leaves PERSISTENCE_CALLBACK or abandons,
+                    // so rest here means an index-only checkpoint finished.
+                    return Ok(CheckpointDone {
+                        version,
+                        sessions: Vec::new(),
+                    });
+                }
+                _ => {
+                    if s.epoch.completed_phase() >= g.token() {
+                        // Completed; its completer advances (or we do).
+                        s.advance(g);
+                        continue;
+                    }
+                    if fence::heavy() {
+                        for m in s.members() {
+                            s.take_over(&m, g);
+                        }
+                    }
+                    if s.epoch.try_complete_phase(g.token()) {
+                        s.advance(g);
+                        continue;
+                    }
+                    if s.load() != g {
+                        continue;
+                    }
+                    if deadline.expired() {
+                        let sessions = s.laggards(g);
+                        if self.abandon(g) {
+                            return Err(CprError::Timeout {
+                                phase: g.phase,
+                                version,
+                                sessions,
+                                waited_ms: start.elapsed().as_millis() as u64,
+                            });
+                        }
+                        continue;
+                    }
+                    let io = hooks.help();
+                    wait(deadline, io);
+                }
+            }
+            if s.load().phase == Phase::Rest {
+                return Ok(CheckpointDone {
+                    version,
+                    sessions: Vec::new(),
+                });
+            }
+        }
+    }
+
+    /// Gives up the checkpoint at state `g`: back to rest in `v + 1`.
+    fn abandon(&self, g: SystemState) -> bool {
+        self.shared.transition(g, g.abandoned())
+    }
+}
+
+/// Waits for a session to report progress (it unparks the driver when it
+/// completes a phase or leaves), for at most the time left, or briefly while
+/// I/O that pending operations wait for is in flight.
+fn wait(deadline: Deadline, io_in_flight: bool) {
+    #[cfg(loom)]
+    {
+        let _ = (deadline, io_in_flight);
+        loom::thread::yield_now();
+    }
+    #[cfg(not(loom))]
+    {
+        let mut d = deadline.remaining().min(Duration::from_millis(50));
+        if io_in_flight {
+            d = d.min(Duration::from_millis(1));
+        }
+        std::thread::park_timeout(d);
+    }
+}

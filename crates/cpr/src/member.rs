@@ -1,0 +1,393 @@
+//! A session's side of the state machine: its membership, the fast-path
+//! check, and the per-phase work done either by the session itself or, when
+//! it is idle, by the driver on its behalf.
+//!
+//! # The idle-session handshake
+//!
+//! A session stays protected by the epoch between its operations, so an idle
+//! session would hold every phase open forever (FASTER #227, #102). Instead
+//! each member publishes a `busy` word: `last serial << 1 | 1` while a call is
+//! running, `last serial << 1` between calls (plain stores, no locked
+//! instruction), and its count of pending operations.
+//!
+//! * A session, after marking itself busy, runs the light fence and reads the
+//!   global state; after clearing the mark, it runs the light fence and reads
+//!   the global state again. If the state differs from its view, it
+//!   synchronises under its member lock.
+//! * The driver publishes a new state, runs the heavy fence, and then, under
+//!   each member's lock, reads `busy`. If the member is not busy and has no
+//!   pending operation, it does that member's work for the phase (for
+//!   IN_PROGRESS: the cut is the member's last serial) and acknowledges the
+//!   phase for it.
+//!
+//! By the fence pair (see [`crate::fence`]), either the driver sees the
+//! session busy (and leaves it alone), or the session's next read of the state
+//! sees the new phase and it synchronises, taking the member lock, which
+//! orders it after any work the driver did on its behalf. A session that was
+//! busy when the driver looked sees the new phase when it clears its mark, so
+//! it cannot become idle without acknowledging. The member lock also
+//! keeps the driver from marking a slot that the session is releasing.
+
+use crossbeam_utils::CachePadded;
+
+use crate::machine::Shared;
+use crate::state::{Phase, SystemState};
+use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock, try_lock};
+use crate::{SessionCut, fence};
+
+const BUSY: u64 = 1;
+/// A cached view that never equals a packed state: the fast path falls into
+/// the slow path until the phase is acknowledged.
+const UNSYNCED: u64 = u64::MAX;
+
+/// The shared part of a member.
+pub(crate) struct Member {
+    pub(crate) id: u64,
+    slot: usize,
+    busy: CachePadded<AtomicU64>,
+    pending: AtomicU64,
+    pub(crate) state: Mutex<MemberState>,
+}
+
+/// What the member lock guards.
+pub(crate) struct MemberState {
+    /// The global state this member has moved to.
+    pub(crate) view: SystemState,
+    /// The last phase token acknowledged for this member.
+    pub(crate) acked: u64,
+    /// The member's cut in the checkpoint of `cut.0`: its last version-v
+    /// serial.
+    pub(crate) cut: Option<(u64, u64)>,
+    /// The session has left; nobody may act for it any more.
+    pub(crate) left: bool,
+}
+
+/// What the session must do to move through the phases: the store's side of
+/// a session, given to [`Membership::sync`].
+pub trait SessionWork {
+    /// The store's error type.
+    type Error;
+    /// Completes every pending operation that writes (blocking on its I/O):
+    /// called before the session acknowledges PREPARE, so that no write issued
+    /// in version `v` is still pending after the session's cut.
+    fn drain_writes(&mut self) -> Result<(), Self::Error>;
+    /// The number of pending operations issued in version `version` or
+    /// earlier (WAIT_PENDING waits until it is 0).
+    fn pending_up_to(&self, version: u64) -> usize;
+}
+
+/// The rules an operation follows in the session's current phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// The version the session works in (stamp the low 32 bits into records).
+    pub version: u64,
+    /// The phase the session is in.
+    pub phase: Phase,
+    /// PREPARE: a record of a newer version than [`Rules::version`] means the
+    /// cut has passed this session: call [`Membership::shift`] and retry.
+    pub detect_shift: bool,
+    /// IN_PROGRESS to WAIT_FLUSH: never update in place a record of an older
+    /// version than [`Rules::version`]; copy it to the tail instead.
+    pub copy_older: bool,
+    /// PREPARE: an operation that writes must not go pending (it would cross
+    /// the cut); complete it blocking instead.
+    pub no_pending_writes: bool,
+}
+
+impl Rules {
+    fn of(view: SystemState) -> Rules {
+        let log = view.action.captures_log();
+        Rules {
+            version: view.session_version(),
+            phase: view.phase,
+            detect_shift: log && view.phase == Phase::Prepare,
+            copy_older: log
+                && matches!(
+                    view.phase,
+                    Phase::InProgress | Phase::WaitPending | Phase::WaitFlush
+                ),
+            no_pending_writes: log && view.phase == Phase::Prepare,
+        }
+    }
+}
+
+/// A session's membership in the state machine (owned by the session, used by
+/// one thread at a time).
+pub struct Membership {
+    shared: Arc<Shared>,
+    member: Arc<Member>,
+    /// The packed global state the session is synchronised with, or
+    /// `UNSYNCED`.
+    cached: u64,
+    rules: Rules,
+}
+
+impl std::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Membership")
+            .field("id", &self.member.id)
+            .field("rules", &self.rules)
+            .finish()
+    }
+}
+
+impl Membership {
+    pub(crate) fn join(shared: Arc<Shared>, id: u64, slot: usize, serial: u64) -> Membership {
+        let member = Arc::new(Member {
+            id,
+            slot,
+            busy: CachePadded::new(AtomicU64::new(serial << 1 | BUSY)),
+            pending: AtomicU64::new(0),
+            state: Mutex::new(MemberState {
+                view: SystemState::rest(0),
+                acked: 0,
+                cut: None,
+                left: false,
+            }),
+        });
+        let view = {
+            let mut st = lock(&member.state);
+            shared.add_member(member.clone());
+            // The caller's epoch slot is protected already: the phase read
+            // here is at least the one the slot must acknowledge.
+            let global = shared.load();
+            st.view = global;
+            st.view
+        };
+        let mut m = Membership {
+            shared,
+            member,
+            cached: UNSYNCED,
+            rules: Rules::of(view),
+        };
+        // A new member has nothing pending: acknowledge the current phase.
+        let _ = m.sync(serial, &mut NoWork);
+        m.member.busy.store(serial << 1, Ordering::Release);
+        m
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> u64 {
+        self.member.id
+    }
+
+    /// The rules for the next operation.
+    #[inline]
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
+    /// Marks the session busy (a call starts; `last` is the serial of its last
+    /// finished operation) and checks the global state. `false`: the state
+    /// changed, call [`Membership::sync`] before the operation.
+    #[inline]
+    pub fn enter(&self, last: u64) -> bool {
+        self.member.busy.store(last << 1 | BUSY, Ordering::Relaxed);
+        fence::light();
+        self.shared.state.load(Ordering::Relaxed) == self.cached
+    }
+
+    /// Marks the session idle (a call ended; `last` is its last serial,
+    /// `pending` its number of pending operations) and checks the global
+    /// state. `false`: the state changed, call [`Membership::sync`] (it may be
+    /// called while idle).
+    #[inline]
+    pub fn exit(&self, last: u64, pending: usize) -> bool {
+        self.member.pending.store(pending as u64, Ordering::Relaxed);
+        self.member.busy.store(last << 1, Ordering::Release);
+        fence::light();
+        self.shared.state.load(Ordering::Relaxed) == self.cached
+    }
+
+    /// Brings the session to the global state, doing each phase's work
+    /// through `work` and acknowledging the current phase when its condition
+    /// holds. `last` is the serial of the session's last operation that
+    /// belongs before a cut met here. Returns the rules to follow.
+    pub fn sync<W: SessionWork + ?Sized>(
+        &mut self,
+        last: u64,
+        work: &mut W,
+    ) -> Result<Rules, W::Error> {
+        let member = self.member.clone();
+        let mut st = lock(&member.state);
+        loop {
+            let global = self.shared.load();
+            if global == st.view && (st.acked >= global.token() || !global.phase.needs_ack()) {
+                self.cached = global.pack();
+                break;
+            }
+            let acked = self
+                .shared
+                .step(&member, &mut st, global, Some(last), &mut *work)?;
+            self.rules = Rules::of(st.view);
+            if !acked {
+                // The phase's condition does not hold yet (pending operations):
+                // stay on the slow path until it does.
+                self.cached = UNSYNCED;
+                break;
+            }
+        }
+        self.rules = Rules::of(st.view);
+        Ok(self.rules)
+    }
+
+    /// The operation with serial `serial` met a record of a newer version
+    /// while the session was in PREPARE: the cut has passed it. Moves the
+    /// session across its cut (the cut is `serial - 1`, so the operation
+    /// becomes the first of the new version) and returns the new rules; the
+    /// caller retries the operation.
+    pub fn shift<W: SessionWork + ?Sized>(
+        &mut self,
+        serial: u64,
+        work: &mut W,
+    ) -> Result<Rules, W::Error> {
+        self.sync(serial.saturating_sub(1), work)
+    }
+
+    /// The session's cut in the checkpoint of `version`, if it has one.
+    pub fn cut(&self, version: u64) -> Option<u64> {
+        let st = lock(&self.member.state);
+        st.cut.filter(|c| c.0 == version).map(|c| c.1)
+    }
+
+    /// Leaves the state machine (the session ends; `last` is its last
+    /// serial). A session that leaves before its cut in a running checkpoint
+    /// takes its cut here: all its operations belong to that checkpoint.
+    pub fn leave(self, last: u64) {
+        {
+            let mut st = lock(&self.member.state);
+            let g = self.shared.load();
+            if g.action.captures_log()
+                && g.phase != Phase::Rest
+                && g.phase < Phase::InProgress
+                && st.cut.is_none_or(|c| c.0 != g.version)
+            {
+                st.cut = Some((g.version, last));
+            }
+            st.left = true;
+        }
+        self.shared.wake_driver();
+    }
+}
+
+/// The work of a member with nothing pending.
+struct NoWork;
+
+impl SessionWork for NoWork {
+    type Error = std::convert::Infallible;
+    fn drain_writes(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn pending_up_to(&self, _version: u64) -> usize {
+        0
+    }
+}
+
+impl Shared {
+    /// Moves `member` from its view to `global`, doing the per-phase work, and
+    /// acknowledges `global`'s phase if it needs it and its condition holds.
+    /// `last`: the serial of the member's cut if one is taken here (`None`:
+    /// the driver acts for an idle member and reads it from `busy`). Returns
+    /// whether the member is now fully at `global`.
+    fn step<W: SessionWork + ?Sized>(
+        &self,
+        member: &Member,
+        st: &mut MemberState,
+        global: SystemState,
+        last: Option<u64>,
+        work: &mut W,
+    ) -> Result<bool, W::Error> {
+        let mut view = st.view;
+        if view.version != global.version || view.phase > global.phase {
+            // The view's checkpoint is over (finished or abandoned): start
+            // from rest in the new version.
+            view = SystemState::rest(global.version);
+        }
+        let log = global.action.captures_log();
+        if log && view.phase < Phase::Prepare && global.phase >= Phase::Prepare {
+            work.drain_writes()?;
+        }
+        if log && view.phase < Phase::InProgress && global.phase >= Phase::InProgress {
+            let serial = match last {
+                Some(s) => s,
+                None => member.busy.load(Ordering::Acquire) >> 1,
+            };
+            st.cut = Some((global.version, serial));
+        }
+        st.view = global;
+        if !global.phase.needs_ack() || st.acked >= global.token() {
+            return Ok(true);
+        }
+        if global.phase == Phase::WaitPending && work.pending_up_to(global.version) > 0 {
+            return Ok(false);
+        }
+        st.acked = global.token();
+        if self.epoch.finish_phase_for(member.slot, global.token()) {
+            self.advance(global);
+        }
+        Ok(true)
+    }
+
+    /// The driver's attempt to act for an idle member (see the module
+    /// documentation). Call after [`fence::heavy`], which must follow the
+    /// store of `global`. Returns whether the member is at `global` now.
+    pub(crate) fn take_over(&self, member: &Member, global: SystemState) -> bool {
+        let Some(mut st) = try_lock(&member.state) else {
+            return false;
+        };
+        if st.left {
+            return true;
+        }
+        if st.view == global && (st.acked >= global.token() || !global.phase.needs_ack()) {
+            return true;
+        }
+        if member.busy.load(Ordering::Acquire) & BUSY != 0 {
+            return false;
+        }
+        if member.pending.load(Ordering::Acquire) != 0 {
+            // Not idle: pending operations are the session's to finish.
+            return false;
+        }
+        match self.step(member, &mut st, global, None, &mut NoWork) {
+            Ok(done) => done,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The members that have not reached `global` (for a timeout report).
+    pub(crate) fn laggards(&self, global: SystemState) -> Vec<u64> {
+        let mut out = Vec::new();
+        for m in self.members() {
+            match try_lock(&m.state) {
+                Some(st) => {
+                    let done = st.left
+                        || (st.view == global
+                            && (st.acked >= global.token() || !global.phase.needs_ack()));
+                    if !done {
+                        out.push(m.id);
+                    }
+                }
+                None => out.push(m.id),
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The cuts of the checkpoint of `version`.
+    pub(crate) fn cuts(&self, version: u64) -> Vec<SessionCut> {
+        let mut out: Vec<SessionCut> = self
+            .members()
+            .iter()
+            .filter_map(|m| {
+                let st = lock(&m.state);
+                st.cut.filter(|c| c.0 == version).map(|c| SessionCut {
+                    id: m.id,
+                    serial: c.1,
+                })
+            })
+            .collect();
+        out.sort_unstable_by_key(|c| c.id);
+        out
+    }
+}
