@@ -298,7 +298,11 @@ impl Shared {
         work: &mut W,
     ) -> Result<bool, W::Error> {
         let mut view = st.view;
-        if view.version != global.version || view.phase > global.phase {
+        if view.version == global.version && view.phase > global.phase {
+            // A stale `global`: the member is ahead already. Never move a view backwards.
+            return Ok(true);
+        }
+        if view.version != global.version {
             // The view's checkpoint is over (finished or abandoned): start
             // from rest in the new version.
             view = SystemState::rest(global.version);
@@ -340,6 +344,13 @@ impl Shared {
         }
         if st.view == global && (st.acked >= global.token() || !global.phase.needs_ack()) {
             return true;
+        }
+        if self.load() != global {
+            // `global` is stale: the member may have moved past it already (found by the
+            // loom model `idle_takeover_races_a_waking_session`). Under the member lock the
+            // state cannot move past a phase that still needs this member, so a state that
+            // is still `global` here stays comparable with the member's view.
+            return false;
         }
         if member.busy.load(Ordering::Acquire) & BUSY != 0 {
             return false;

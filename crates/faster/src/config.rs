@@ -32,7 +32,7 @@ pub enum LogDevice {
 ///
 /// Defaults: 2^16 index buckets (4 MiB) with room for as many overflow buckets, 64 MiB of log
 /// memory in pages of 1 MiB, 90% of the in-memory pages mutable, the [`LogDevice::Auto`]
-/// device, 1024 sessions at most, a checkpoint timeout of 60 s.
+/// device, 1024 sessions at most, a checkpoint timeout of 30 s.
 #[derive(Clone)]
 pub struct Config {
     pub(crate) dir: PathBuf,
@@ -46,6 +46,7 @@ pub struct Config {
     pub(crate) custom_device: Option<Arc<dyn Device>>,
     pub(crate) max_sessions: usize,
     pub(crate) checkpoint_timeout: Duration,
+    pub(crate) phase_observer: Option<Arc<dyn Fn(faster_cpr::SystemState) + Send + Sync>>,
 }
 
 impl fmt::Debug for Config {
@@ -82,7 +83,8 @@ impl Config {
             device_options: DeviceOptions::default(),
             custom_device: None,
             max_sessions: 1024,
-            checkpoint_timeout: Duration::from_secs(60),
+            checkpoint_timeout: Duration::from_secs(30),
+            phase_observer: None,
         }
     }
 
@@ -152,16 +154,28 @@ impl Config {
         self
     }
 
-    /// Sets the checkpoint timeout. Stored for the checkpoint (CPR) protocol, which does not
-    /// exist yet: **not used today**.
+    /// Sets the checkpoint timeout: how long a checkpoint waits for sessions to acknowledge
+    /// its phases (and to drain their pending operations) before it is abandoned with
+    /// [`crate::Error::CheckpointTimeout`]. Default 30 s.
     pub fn with_checkpoint_timeout(mut self, timeout: Duration) -> Self {
         self.checkpoint_timeout = timeout;
         self
     }
 
-    /// The checkpoint timeout (see [`Config::with_checkpoint_timeout`]; not used yet).
+    /// The checkpoint timeout (see [`Config::with_checkpoint_timeout`]).
     pub fn checkpoint_timeout(&self) -> Duration {
         self.checkpoint_timeout
+    }
+
+    /// Calls `observer` with every new state of the checkpoint state machine, on the thread
+    /// that made the transition (tests and tracing use it to watch the phases). Keep it
+    /// short: sessions call it on their own threads.
+    pub fn with_phase_observer(
+        mut self,
+        observer: impl Fn(faster_cpr::SystemState) + Send + Sync + 'static,
+    ) -> Self {
+        self.phase_observer = Some(Arc::new(observer));
+        self
     }
 
     pub(crate) fn hlog_config(&self) -> HlogConfig {

@@ -67,6 +67,83 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A checkpoint is already running; only one runs at a time.
+    #[error("a checkpoint is already in progress ({phase} of version {version})")]
+    CheckpointInProgress {
+        /// The running checkpoint's phase.
+        phase: faster_cpr::Phase,
+        /// Its version.
+        version: u64,
+    },
+    /// Sessions did not let the checkpoint through `phase` in time (for example a session
+    /// kept operations pending without completing them). The checkpoint was abandoned and
+    /// its files removed; sessions go on working, and a later checkpoint can succeed.
+    #[error(
+        "checkpoint of version {version} timed out in {phase} after {waited_ms} ms; sessions still pending: {sessions:?}"
+    )]
+    CheckpointTimeout {
+        /// The phase that did not complete.
+        phase: faster_cpr::Phase,
+        /// The abandoned checkpoint's version.
+        version: u64,
+        /// The sessions that had not acknowledged the phase.
+        sessions: Vec<crate::SessionId>,
+        /// How long the checkpoint waited.
+        waited_ms: u64,
+    },
+    /// The store's work for a checkpoint failed in `phase` (writing the index, the log or
+    /// the metadata); the checkpoint was abandoned and its files removed.
+    #[error("checkpoint of version {version} failed in {phase}: {source}")]
+    CheckpointFailed {
+        /// The phase whose work failed.
+        phase: faster_cpr::Phase,
+        /// The abandoned checkpoint's version.
+        version: u64,
+        /// Why.
+        #[source]
+        source: Box<Error>,
+    },
+    /// The checkpoint thread panicked (a bug); the checkpoint is not valid.
+    #[error("the checkpoint thread panicked")]
+    CheckpointPanicked,
+    /// Checkpoint files: writing, reading or validating them failed.
+    #[error("checkpoint files: {0}")]
+    Recovery(#[from] faster_recovery::RecoveryError),
+}
+
+impl Error {
+    /// The store's form of a state-machine error.
+    pub(crate) fn from_cpr(e: faster_cpr::CprError<Error>) -> Error {
+        use faster_cpr::CprError;
+        match e {
+            CprError::CheckpointInProgress { phase, version } => {
+                Error::CheckpointInProgress { phase, version }
+            }
+            CprError::Timeout {
+                phase,
+                version,
+                sessions,
+                waited_ms,
+            } => Error::CheckpointTimeout {
+                phase,
+                version,
+                sessions: sessions
+                    .into_iter()
+                    .map(crate::SessionId::from_raw)
+                    .collect(),
+                waited_ms,
+            },
+            CprError::Store {
+                phase,
+                version,
+                source,
+            } => Error::CheckpointFailed {
+                phase,
+                version,
+                source: Box::new(source),
+            },
+        }
+    }
 }
 
 /// The result type of the store.

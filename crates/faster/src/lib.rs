@@ -125,6 +125,7 @@
 //! issues.
 
 mod batch;
+mod checkpoint;
 mod config;
 mod error;
 mod ops;
@@ -134,8 +135,12 @@ pub mod session;
 mod store;
 
 pub use batch::BatchOp;
+pub use checkpoint::{
+    CheckpointHandle, CheckpointInfo, CheckpointKind, CheckpointOptions, LogCapture,
+};
 pub use config::{Config, LogDevice};
 pub use error::{Error, Result};
+pub use faster_cpr::{Phase, SystemState};
 pub use rmw::{AddU64, Rmw};
 pub use session::{Session, SessionId, Status};
 pub use store::FasterKv;

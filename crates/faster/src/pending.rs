@@ -39,6 +39,8 @@ pub(crate) enum Kind {
 pub(crate) struct PendingOp {
     pub(crate) key: Vec<u8>,
     pub(crate) hash: KeyHash,
+    /// The CPR version the operation was issued in (WAIT_PENDING waits for the old ones).
+    pub(crate) version: u64,
     pub(crate) kind: Kind,
 }
 
@@ -76,6 +78,23 @@ impl Pending {
     /// Number of operations waiting.
     pub(crate) fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// Number of waiting operations issued in `version` or earlier (versions compare
+    /// wrap-safely within half the version space).
+    pub(crate) fn count_up_to(&self, version: u64) -> usize {
+        self.ops
+            .values()
+            .filter(|op| version.wrapping_sub(op.version) < (1 << 39))
+            .count()
+    }
+
+    /// Number of waiting operations that write (RMWs).
+    pub(crate) fn writes(&self) -> usize {
+        self.ops
+            .values()
+            .filter(|op| matches!(op.kind, Kind::Rmw { .. }))
+            .count()
     }
 
     /// Issues the disk read of `addr` for a new pending operation. On failure the operation

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use faster_cpr::{Membership, SessionWork};
 use faster_epoch::{Guard, Participant};
 use faster_hlog::Address;
 use faster_index::KeyHash;
@@ -13,7 +14,7 @@ use crate::batch::BatchOp;
 use crate::error::{Error, Result};
 use crate::ops::read::{self, ReadInto, ReadOutcome};
 use crate::ops::rmw::{self, RmwOutcome};
-use crate::ops::{self, Chase, SessionGuard, write};
+use crate::ops::{self, Chase, Cx, Flow, SessionGuard, Shift, write};
 use crate::pending::{Kind, Pending, PendingOp};
 use crate::rmw::Rmw;
 use crate::store::Inner;
@@ -32,6 +33,10 @@ pub const BATCH_WINDOW: usize = 16;
 pub struct SessionId(u64);
 
 impl SessionId {
+    pub(crate) fn from_raw(id: u64) -> SessionId {
+        SessionId(id)
+    }
+
     /// The id as a number.
     pub fn as_u64(self) -> u64 {
         self.0
@@ -80,6 +85,10 @@ pub enum Status {
 pub struct Session {
     inner: Arc<Inner>,
     guard: Option<SessionGuard>,
+    /// The session's membership in the checkpoint state machine (`None` on a closed store).
+    cpr: Option<Membership>,
+    /// The version rules of the session's current phase.
+    cx: Cx,
     id: SessionId,
     serial: u64,
     scratch: Vec<u8>,
@@ -102,13 +111,49 @@ struct Parts<'a> {
     guard: &'a mut Guard<Participant>,
     scratch: &'a mut Vec<u8>,
     pending: &'a mut Pending,
+    cx: Cx,
+    /// The session's CPR version (the full width of [`Cx::version`]).
+    pending_version: u64,
+}
+
+/// The session's side of the checkpoint phases ([`SessionWork`]): finishing pending writes
+/// (PREPARE) and counting old pending operations (WAIT_PENDING).
+struct Work<'a, 'p> {
+    p: &'a mut Parts<'p>,
+    /// Whether this call may block to finish pending writes (not at the end of an
+    /// operation: the session then acknowledges PREPARE at its next call).
+    may_drain: bool,
+}
+
+impl SessionWork for Work<'_, '_> {
+    type Error = Error;
+
+    fn drain_writes(&mut self) -> Result<()> {
+        if self.p.pending.writes() == 0 {
+            return Ok(());
+        }
+        if !self.may_drain {
+            return Err(Error::Closed);
+        }
+        finish_pending(self.p, true, |pending| pending.writes() == 0).map(|_| ())
+    }
+
+    fn pending_up_to(&self, version: u64) -> usize {
+        self.p.pending.count_up_to(version)
+    }
 }
 
 impl Session {
     pub(crate) fn new(inner: Arc<Inner>, id: u64, participant: Participant) -> Self {
+        let guard = participant.into_guard();
+        // The slot is protected: the membership joins the phase under way.
+        let cpr = inner.cpr.join(id, guard.slot_index(), 0);
+        let cx = Cx::of(cpr.rules());
         Session {
             inner,
-            guard: Some(participant.into_guard()),
+            guard: Some(guard),
+            cpr: Some(cpr),
+            cx,
             id: SessionId(id),
             serial: 0,
             scratch: Vec::new(),
@@ -118,9 +163,18 @@ impl Session {
 
     /// A session of a closed store: every operation fails with [`Error::Closed`].
     pub(crate) fn closed(inner: Arc<Inner>, id: u64) -> Self {
+        let cx = Cx::of(faster_cpr::Rules {
+            version: 0,
+            phase: faster_cpr::Phase::Rest,
+            detect_shift: false,
+            copy_older: false,
+            no_pending_writes: false,
+        });
         Session {
             inner,
             guard: None,
+            cpr: None,
+            cx,
             id: SessionId(id),
             serial: 0,
             scratch: Vec::new(),
@@ -143,39 +197,114 @@ impl Session {
         self.pending.len()
     }
 
-    /// Takes the next serial number and returns the parts an operation needs, refreshing the
-    /// epoch every [`REFRESH_INTERVAL`] operations. Fails if the store is closed.
-    fn begin(&mut self) -> Result<Parts<'_>> {
+    /// Runs one operation: marks the session busy for the checkpoint state machine (and
+    /// follows a phase change first), takes the next serial number, refreshes the epoch
+    /// every [`REFRESH_INTERVAL`] operations, runs `f`, retries it in the new version if a
+    /// checkpoint's cut passed the session meanwhile ([`Shift`]), and marks the session idle
+    /// again. Fails with [`Error::Closed`] if the store is closed.
+    #[inline]
+    fn op<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
+        self.enter(true)?;
         self.serial += 1;
-        self.parts(true)
+        if self.serial % REFRESH_INTERVAL == 0 {
+            if let Some(g) = &mut self.guard {
+                g.refresh();
+            }
+            if let Err(e) = self.inner.hlog.device().poll() {
+                self.exit();
+                return Err(e.into());
+            }
+        }
+        let result = loop {
+            let mut p = self.parts_unchecked();
+            match f(&mut p) {
+                Ok(Ok(v)) => break Ok(v),
+                Ok(Err(Shift)) => {
+                    // The operation becomes the first of the new version: the cut is the
+                    // serial before it.
+                    if let Err(e) = self.sync(self.serial - 1, true) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.exit();
+        result
     }
 
-    fn parts(&mut self, count: bool) -> Result<Parts<'_>> {
-        let inner = &*self.inner;
-        let guard = match &mut self.guard {
-            Some(g) if !inner.is_closed() => g,
-            _ => return Err(Error::Closed),
-        };
-        // Every counted operation took the next serial number in `begin`.
-        if count && self.serial % REFRESH_INTERVAL == 0 {
-            guard.refresh();
-            inner.hlog.device().poll()?;
+    /// Marks the session busy; if the checkpoint state changed, follows it (finishing
+    /// pending writes if `may_drain` and PREPARE needs it). Fails if the store is closed.
+    #[inline]
+    fn enter(&mut self, may_drain: bool) -> Result<()> {
+        if self.guard.is_none() || self.inner.is_closed() {
+            return Err(Error::Closed);
         }
-        Ok(Parts {
-            inner,
-            guard,
+        if let Some(m) = &self.cpr {
+            if !m.enter(self.serial) {
+                self.sync(self.serial, may_drain)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks the session idle; if the checkpoint state changed, follows it as far as it can
+    /// without blocking.
+    #[inline]
+    fn exit(&mut self) {
+        if let Some(m) = &self.cpr {
+            if !m.exit(self.serial, self.pending.len()) {
+                // Errors here only mean "not yet" (pending writes must finish first); the
+                // next call on the session tries again.
+                let _ = self.sync(self.serial, false);
+            }
+        }
+    }
+
+    /// Follows the checkpoint state machine to the global phase; `last` is the serial of
+    /// the session's last operation before a cut taken here.
+    fn sync(&mut self, last: u64, may_drain: bool) -> Result<()> {
+        let Some(mut m) = self.cpr.take() else {
+            return Ok(());
+        };
+        let result = {
+            let mut p = self.parts_unchecked();
+            let mut work = Work {
+                p: &mut p,
+                may_drain,
+            };
+            m.sync(last, &mut work)
+        };
+        self.cx = Cx::of(m.rules());
+        self.cpr = Some(m);
+        result.map(|_| ())
+    }
+
+    /// The parts of the session (the guard must exist: checked by [`Session::enter`]).
+    fn parts_unchecked(&mut self) -> Parts<'_> {
+        Parts {
+            inner: &self.inner,
+            guard: self.guard.as_mut().expect("checked by enter"),
             scratch: &mut self.scratch,
             pending: &mut self.pending,
-        })
+            cx: self.cx,
+            pending_version: self.cpr.as_ref().map_or(0, |m| m.rules().version),
+        }
     }
 
-    /// Refreshes the session's epoch protection now (lets the log evict and flush) and runs
-    /// finished device completions.
+    /// Refreshes the session's epoch protection now (lets the log evict and flush), runs
+    /// finished device completions, and follows a checkpoint's phase change (a session
+    /// that is idle but alive should call this, or drop, so that the log can evict; a
+    /// checkpoint does not need it: idle sessions are acknowledged on their behalf).
     pub fn refresh(&mut self) -> Result<()> {
-        let p = self.parts(false)?;
-        p.guard.refresh();
-        p.inner.hlog.device().poll()?;
-        Ok(())
+        self.enter(true)?;
+        let r = {
+            let p = self.parts_unchecked();
+            p.guard.refresh();
+            p.inner.hlog.device().poll()
+        };
+        self.exit();
+        r.map(|_| ()).map_err(Into::into)
     }
 
     /// Sets `key` to `value`. Never waits for disk reads.
@@ -195,11 +324,14 @@ impl Session {
     /// Reads `key`: its value, or `None` if it is missing or deleted. Blocks on the disk reads
     /// it needs (and only on those: other pending operations stay pending).
     pub fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let p = self.begin()?;
-        match read::read(p.inner, p.guard, key, KeyHash::of(key))? {
-            ReadOutcome::Done(v) => Ok(v),
-            ReadOutcome::Disk(addr) => ops::lookup_blocking(p.inner, p.guard, key, addr),
-        }
+        let hash = KeyHash::of(key);
+        self.op(|p| {
+            Ok(match read::read(p.inner, p.guard, p.cx, key, hash)? {
+                ReadOutcome::Done(v) => Ok(v),
+                ReadOutcome::Disk(addr) => Ok(ops::lookup_blocking(p.inner, p.guard, key, addr)?),
+                ReadOutcome::Shift => Err(Shift),
+            })
+        })
     }
 
     /// Read-modify-write of `key` with `input` through `rmw` (see [`Rmw`]). Blocks on the disk
@@ -211,15 +343,13 @@ impl Session {
     /// [`Session::upsert`] of a key whose hash is known.
     #[inline]
     fn upsert_hashed(&mut self, key: &[u8], hash: KeyHash, value: &[u8]) -> Result<()> {
-        let p = self.begin()?;
-        write::upsert(p.inner, p.guard, key, hash, value)
+        self.op(|p| write::upsert(p.inner, p.guard, p.cx, key, hash, value))
     }
 
     /// [`Session::delete`] of a key whose hash is known.
     #[inline]
     fn delete_hashed(&mut self, key: &[u8], hash: KeyHash) -> Result<()> {
-        let p = self.begin()?;
-        write::delete(p.inner, p.guard, key, hash)
+        self.op(|p| write::delete(p.inner, p.guard, p.cx, key, hash))
     }
 
     /// [`Session::read`] of a key whose hash is known, handing the value to `out` as a
@@ -232,15 +362,27 @@ impl Session {
         hash: KeyHash,
         out: impl FnOnce(Option<&[u8]>) -> T,
     ) -> Result<T> {
-        let p = self.begin()?;
-        match read::read_into(p.inner, p.guard, key, hash, p.scratch)? {
-            ReadInto::Found => Ok(out(Some(p.scratch))),
-            ReadInto::Missing => Ok(out(None)),
-            ReadInto::Disk(addr) => {
-                let v = ops::lookup_blocking(p.inner, p.guard, key, addr)?;
-                Ok(out(v.as_deref()))
-            }
+        /// Where the value ended up.
+        enum Got {
+            Scratch,
+            Owned(Option<Vec<u8>>),
         }
+        let got = self.op(|p| {
+            Ok(
+                match read::read_into(p.inner, p.guard, p.cx, key, hash, p.scratch)? {
+                    ReadInto::Found => Ok(Got::Scratch),
+                    ReadInto::Missing => Ok(Got::Owned(None)),
+                    ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
+                        p.inner, p.guard, key, addr,
+                    )?)),
+                    ReadInto::Shift => Err(Shift),
+                },
+            )
+        })?;
+        Ok(match got {
+            Got::Scratch => out(Some(&self.scratch)),
+            Got::Owned(v) => out(v.as_deref()),
+        })
     }
 
     /// [`Session::rmw`] of a key whose hash is known.
@@ -252,15 +394,7 @@ impl Session {
         input: &[u8],
         rmw: &R,
     ) -> Result<()> {
-        let p = self.begin()?;
-        let mut outcome = rmw::rmw(p.inner, p.guard, p.scratch, key, hash, input, rmw)?;
-        while let RmwOutcome::Disk { addr, snapshot } = outcome {
-            let old = ops::lookup_blocking(p.inner, p.guard, key, addr)?;
-            outcome = rmw::rmw_after_disk(
-                p.inner, p.guard, p.scratch, key, hash, input, rmw, snapshot, old,
-            )?;
-        }
-        Ok(())
+        self.op(|p| rmw_blocking(p, key, hash, input, rmw))
     }
 
     /// Reads every key of `keys`, in order, calling `out(i, value)` for `keys[i]` (`None`:
@@ -470,29 +604,42 @@ impl Session {
         key: &[u8],
         ctx: impl FnOnce(Result<Option<Vec<u8>>>) + Send + 'static,
     ) -> Result<Status> {
-        let p = self.begin()?;
         let hash = KeyHash::of(key);
-        match read::read(p.inner, p.guard, key, hash)? {
-            ReadOutcome::Done(v) => {
-                ctx(Ok(v));
-                Ok(Status::Done)
-            }
-            ReadOutcome::Disk(addr) => {
-                let op = PendingOp {
-                    key: key.to_vec(),
-                    hash,
-                    kind: Kind::Read(Box::new(ctx)),
-                };
-                p.pending.start(&p.inner.hlog, addr, op)?;
-                Ok(Status::Pending)
-            }
-        }
+        let mut ctx = Some(ctx);
+        self.op(|p| {
+            Ok(match read::read(p.inner, p.guard, p.cx, key, hash)? {
+                ReadOutcome::Shift => Err(Shift),
+                ReadOutcome::Done(v) => {
+                    if let Some(ctx) = ctx.take() {
+                        ctx(Ok(v));
+                    }
+                    Ok(Status::Done)
+                }
+                ReadOutcome::Disk(addr) => {
+                    let Some(ctx) = ctx.take() else {
+                        return Ok(Ok(Status::Done));
+                    };
+                    let op = PendingOp {
+                        key: key.to_vec(),
+                        hash,
+                        version: p.cx_version(),
+                        kind: Kind::Read(Box::new(ctx)),
+                    };
+                    p.pending.start(&p.inner.hlog, addr, op)?;
+                    Ok(Status::Pending)
+                }
+            })
+        })
     }
 
     /// Read-modify-write without blocking on disk: `ctx` is called exactly once when the
     /// update is installed (or fails) — before this returns [`Status::Done`], or from
     /// [`Session::complete_pending`] after [`Status::Pending`]. If this returns `Err`, `ctx`
     /// is never called.
+    ///
+    /// While a checkpoint is in its PREPARE phase, an RMW whose old value is on disk does
+    /// not go pending: it completes blocking and returns [`Status::Done`] (a write pending
+    /// across the checkpoint's cut could otherwise complete after newer writes to its key).
     pub fn rmw_async<R: Rmw + Send + 'static>(
         &mut self,
         key: &[u8],
@@ -500,28 +647,52 @@ impl Session {
         rmw: R,
         ctx: impl FnOnce(Result<()>) + Send + 'static,
     ) -> Result<Status> {
-        let p = self.begin()?;
         let hash = KeyHash::of(key);
-        match rmw::rmw(p.inner, p.guard, p.scratch, key, hash, input, &rmw)? {
-            RmwOutcome::Done => {
-                ctx(Ok(()));
-                Ok(Status::Done)
+        let mut ctx = Some(ctx);
+        let mut rmw = Some(rmw);
+        self.op(|p| {
+            let Some(f) = rmw.as_ref() else {
+                return Ok(Ok(Status::Done));
+            };
+            if p.cx.no_pending_writes {
+                let done = rmw_blocking(p, key, hash, input, f)?;
+                if done.is_ok() {
+                    if let Some(ctx) = ctx.take() {
+                        ctx(Ok(()));
+                    }
+                }
+                return Ok(done.map(|()| Status::Done));
             }
-            RmwOutcome::Disk { addr, snapshot } => {
-                let op = PendingOp {
-                    key: key.to_vec(),
-                    hash,
-                    kind: Kind::Rmw {
-                        input: input.to_vec(),
-                        rmw: Box::new(rmw),
-                        snapshot,
-                        ctx: Box::new(ctx),
-                    },
-                };
-                p.pending.start(&p.inner.hlog, addr, op)?;
-                Ok(Status::Pending)
-            }
-        }
+            Ok(
+                match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, hash, input, f)? {
+                    Err(Shift) => Err(Shift),
+                    Ok(RmwOutcome::Done) => {
+                        if let Some(ctx) = ctx.take() {
+                            ctx(Ok(()));
+                        }
+                        Ok(Status::Done)
+                    }
+                    Ok(RmwOutcome::Disk { addr, snapshot }) => {
+                        let (Some(ctx), Some(f)) = (ctx.take(), rmw.take()) else {
+                            return Ok(Ok(Status::Done));
+                        };
+                        let op = PendingOp {
+                            key: key.to_vec(),
+                            hash,
+                            version: p.cx_version(),
+                            kind: Kind::Rmw {
+                                input: input.to_vec(),
+                                rmw: Box::new(f),
+                                snapshot,
+                                ctx: Box::new(ctx),
+                            },
+                        };
+                        p.pending.start(&p.inner.hlog, addr, op)?;
+                        Ok(Status::Pending)
+                    }
+                },
+            )
+        })
     }
 
     /// Finishes pending operations whose disk reads have completed, calling their contexts;
@@ -532,31 +703,83 @@ impl Session {
     /// the last. Errors of an operation go to its context; an `Err` from this method is a
     /// device failure while driving I/O, or [`Error::Closed`] (every waiting context is then
     /// called with [`Error::Closed`]).
+    ///
+    /// This is also where a session acknowledges a checkpoint's WAIT_PENDING phase, once its
+    /// operations issued before its cut have finished.
     pub fn complete_pending(&mut self, wait: bool) -> Result<usize> {
-        let mut p = match self.parts(false) {
-            Ok(p) => p,
-            Err(e) => {
-                self.pending.fail_all(|| Error::Closed);
-                return Err(e);
-            }
+        if let Err(e) = self.enter(true) {
+            self.pending.fail_all(|| Error::Closed);
+            return Err(e);
+        }
+        let r = {
+            let mut p = self.parts_unchecked();
+            finish_pending(&mut p, wait, |pending| pending.len() == 0)
         };
-        let mut finished = 0;
-        loop {
-            let device = p.inner.hlog.device();
-            let polled = device.poll()?;
-            while let Some((id, op, r)) = p.pending.next_completion() {
-                finished += process(&mut p, id, op, r);
-            }
-            if p.pending.len() == 0 || !wait {
-                return Ok(finished);
-            }
-            if polled == 0 {
-                p.guard.refresh();
-                if device.in_flight() > 0 {
-                    device.wait()?;
-                } else {
-                    std::thread::yield_now();
-                }
+        self.exit();
+        r
+    }
+}
+
+impl Parts<'_> {
+    /// The CPR version of the session's current phase (as stamped, widened).
+    fn cx_version(&self) -> u64 {
+        self.pending_version
+    }
+}
+
+/// Runs an RMW to its end, blocking on the disk reads it needs.
+fn rmw_blocking<R: Rmw + ?Sized>(
+    p: &mut Parts<'_>,
+    key: &[u8],
+    hash: KeyHash,
+    input: &[u8],
+    f: &R,
+) -> Result<Flow<()>> {
+    let mut outcome = match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, hash, input, f)? {
+        Ok(o) => o,
+        Err(Shift) => return Ok(Err(Shift)),
+    };
+    while let RmwOutcome::Disk { addr, snapshot } = outcome {
+        let (old, old_version) = ops::lookup_blocking_versioned(p.inner, p.guard, key, addr)?;
+        outcome = match rmw::rmw_after_disk(
+            p.inner,
+            p.guard,
+            p.cx,
+            p.scratch,
+            key,
+            hash,
+            input,
+            f,
+            snapshot,
+            old,
+            old_version,
+        )? {
+            Ok(o) => o,
+            Err(Shift) => return Ok(Err(Shift)),
+        };
+    }
+    Ok(Ok(()))
+}
+
+/// Processes pending completions (driving the device) until `done(pending)` holds, or
+/// once if not `wait`. Returns how many operations finished.
+fn finish_pending(p: &mut Parts<'_>, wait: bool, done: impl Fn(&Pending) -> bool) -> Result<usize> {
+    let mut finished = 0;
+    loop {
+        let device = p.inner.hlog.device();
+        let polled = device.poll()?;
+        while let Some((id, op, r)) = p.pending.next_completion() {
+            finished += process(p, id, op, r);
+        }
+        if done(p.pending) || !wait {
+            return Ok(finished);
+        }
+        if polled == 0 {
+            p.guard.refresh();
+            if device.in_flight() > 0 {
+                device.wait()?;
+            } else {
+                std::thread::yield_now();
             }
         }
     }
@@ -577,20 +800,37 @@ fn process(
             return 1;
         }
     };
-    let PendingOp { key, hash, kind } = op;
+    let PendingOp {
+        key,
+        hash,
+        version,
+        kind,
+    } = op;
     let step = ops::chase_step(&p.inner.hlog, &key, &rec);
     drop(rec);
+    // Pending writes never exist in PREPARE (the only phase that detects shifts): the
+    // session finishes them before it acknowledges PREPARE and does not send writes
+    // pending during it. So completions run without shift detection.
+    let cx = Cx {
+        detect_shift: false,
+        ..p.cx
+    };
     match (step, kind) {
         (Chase::Next(addr), kind) => {
-            let op = PendingOp { key, hash, kind };
+            let op = PendingOp {
+                key,
+                hash,
+                version,
+                kind,
+            };
             usize::from(!p.pending.resume(&p.inner.hlog, id, addr, op))
         }
-        (Chase::Done(v), Kind::Read(ctx)) => {
+        (Chase::Done(v, _), Kind::Read(ctx)) => {
             ctx(Ok(v));
             1
         }
         (
-            Chase::Done(v),
+            Chase::Done(v, old_version),
             Kind::Rmw {
                 input,
                 rmw,
@@ -599,21 +839,37 @@ fn process(
             },
         ) => {
             let outcome = rmw::rmw_after_disk(
-                p.inner, p.guard, p.scratch, &key, hash, &input, &*rmw, snapshot, v,
+                p.inner,
+                p.guard,
+                cx,
+                p.scratch,
+                &key,
+                hash,
+                &input,
+                &*rmw,
+                snapshot,
+                v,
+                old_version,
             );
             match outcome {
-                Ok(RmwOutcome::Done) => {
+                Ok(Ok(RmwOutcome::Done)) => {
                     ctx(Ok(()));
                     1
                 }
-                Ok(RmwOutcome::Disk { addr, snapshot }) => {
+                Ok(Err(Shift)) => unreachable!("shift detection is off for completions"),
+                Ok(Ok(RmwOutcome::Disk { addr, snapshot })) => {
                     let kind = Kind::Rmw {
                         input,
                         rmw,
                         snapshot,
                         ctx,
                     };
-                    let op = PendingOp { key, hash, kind };
+                    let op = PendingOp {
+                        key,
+                        hash,
+                        version,
+                        kind,
+                    };
                     usize::from(!p.pending.resume(&p.inner.hlog, id, addr, op))
                 }
                 Err(e) => {
@@ -627,10 +883,16 @@ fn process(
 
 impl Drop for Session {
     /// Completes the pending operations (blocking on their I/O) so that every context is
-    /// called; on a closed store they get [`Error::Closed`].
+    /// called (on a closed store they get [`Error::Closed`]), then leaves the checkpoint
+    /// state machine (a session that leaves before a running checkpoint's cut is cut at its
+    /// last serial) and frees its epoch slot.
     fn drop(&mut self) {
         if self.pending.len() > 0 && self.complete_pending(true).is_err() {
             self.pending.fail_all(|| Error::Closed);
         }
+        if let Some(m) = self.cpr.take() {
+            m.leave(self.serial);
+        }
+        self.guard = None;
     }
 }

@@ -3,8 +3,12 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use faster_cpr::Cpr;
+use faster_recovery::{IndexPart, StoreLayout};
 
 use faster_device::{Device, DeviceOptions, FileDevice, MemoryDevice};
 use faster_epoch::LightEpoch;
@@ -27,8 +31,16 @@ pub(crate) struct Inner {
     pub(crate) hlog: Hlog,
     pub(crate) index: HashIndex,
     pub(crate) epoch: LightEpoch,
-    /// The store's version, written into new records (the CPR issue will drive it).
-    pub(crate) version: AtomicU32,
+    /// The checkpoint state machine; its state's version is the store's version.
+    pub(crate) cpr: Cpr,
+    /// Where checkpoints live.
+    pub(crate) layout: StoreLayout,
+    /// The index part of the latest full or index-only checkpoint (log-only checkpoints
+    /// refer to it).
+    pub(crate) last_index: Mutex<Option<IndexPart>>,
+    pub(crate) checkpoint_timeout: Duration,
+    /// Segment size of the checkpoint files (index, snapshot).
+    pub(crate) checkpoint_segment_size: u64,
     pub(crate) closed: AtomicBool,
     /// Live [`FasterKv`] handles; the last one to drop closes the store.
     handles: AtomicUsize,
@@ -41,11 +53,11 @@ impl Inner {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+}
 
-    #[inline]
-    pub(crate) fn version(&self) -> u32 {
-        self.version.load(Ordering::Relaxed)
-    }
+/// Locks `m`, ignoring poisoning (the guarded values stay consistent).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A FASTER key-value store: a cheap handle (`Clone + Send + Sync`, an `Arc` inside).
@@ -109,12 +121,21 @@ impl FasterKv {
         )?;
         let hlog = Hlog::new(config.hlog_config(), device, epoch.clone())?;
         let index = HashIndex::new(config.index_config())?;
+        let observer = config
+            .phase_observer
+            .clone()
+            .map(|o| Box::new(move |s: faster_cpr::SystemState| o(s)) as faster_cpr::PhaseObserver);
+        let cpr = Cpr::new(epoch.clone(), 1, observer);
         Ok(FasterKv {
             inner: Arc::new(Inner {
                 hlog,
                 index,
                 epoch,
-                version: AtomicU32::new(0),
+                cpr,
+                layout: StoreLayout::new(&config.dir),
+                last_index: Mutex::new(None),
+                checkpoint_timeout: config.checkpoint_timeout,
+                checkpoint_segment_size: config.device_options.segment_size,
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
                 next_session: AtomicU64::new(1),
@@ -173,9 +194,53 @@ impl FasterKv {
         &self.inner.dir
     }
 
-    /// The store's version, written into every new record (0 until checkpoints exist).
-    pub fn version(&self) -> u32 {
-        self.inner.version()
+    /// The store's version: the version sessions work in at rest (a new store starts at 1;
+    /// each checkpoint, completed or abandoned, moves it on by one). Records carry its low
+    /// 32 bits.
+    pub fn version(&self) -> u64 {
+        self.inner.cpr.state().session_version()
+    }
+
+    /// The checkpoint state machine's current state (phase and version).
+    pub fn checkpoint_state(&self) -> faster_cpr::SystemState {
+        self.inner.cpr.state()
+    }
+
+    /// Starts a full fold-over checkpoint of the index and the log, on a thread of its own;
+    /// sessions keep working. `handle.wait()` returns its [`crate::CheckpointInfo`] (every
+    /// session's cut) once it is durable, or why it failed.
+    ///
+    /// Callable from any thread, with or without a session. A session on the waiting thread
+    /// is acknowledged on its behalf while it is idle, **unless it has pending operations**:
+    /// complete them first, or the checkpoint times out. Fails at once with
+    /// [`Error::CheckpointInProgress`] if a checkpoint is running.
+    ///
+    /// ```
+    /// # use faster::{Config, FasterKv, LogDevice};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let config = Config::new(dir.path()).with_log_device(LogDevice::Memory)
+    /// #     .with_log_memory(1 << 20).with_page_size(64 << 10).with_table_bits(10);
+    /// let store = FasterKv::open(config)?;
+    /// let mut s = store.start_session();
+    /// s.upsert(b"k", b"v")?;
+    /// let info = store.checkpoint()?.wait()?;
+    /// assert_eq!(info.sessions, [(s.id(), 1)]); // s's operations up to serial 1 are in it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn checkpoint(&self) -> Result<crate::CheckpointHandle> {
+        self.checkpoint_with(crate::CheckpointOptions::full())
+    }
+
+    /// Starts a checkpoint with `options`: full, index-only or log-only, with the log
+    /// captured by fold-over or by snapshot (see [`crate::CheckpointOptions`]).
+    pub fn checkpoint_with(
+        &self,
+        options: crate::CheckpointOptions,
+    ) -> Result<crate::CheckpointHandle> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        crate::checkpoint::start(self.inner.clone(), options)
     }
 
     /// The hybrid log, for inspection (addresses of its regions, geometry).

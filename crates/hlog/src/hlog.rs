@@ -57,6 +57,11 @@ pub(crate) struct Shared {
     turn_failed: Mutex<Option<String>>,
     frames_reused: AtomicU64,
     pages_opened: AtomicU64,
+    /// `[start, end)`: the unused end of the page a recovered log resumed after (see
+    /// [`Hlog::recover`]); empty (`0..0`) for a log built by [`Hlog::new`]. Fixed at
+    /// construction. Bytes there are not log bytes: reads reject them, scans and snapshots
+    /// treat them as page padding.
+    hole: (u64, u64),
 }
 
 /// Bookkeeping of page flushes. Flushes of one page are serialised (a later range of a page
@@ -149,6 +154,7 @@ impl Hlog {
             turn_failed: Mutex::new(None),
             frames_reused: AtomicU64::new(0),
             pages_opened: AtomicU64::new(0),
+            hole: (0, 0),
         };
         Ok(Hlog {
             shared: Arc::new(shared),
@@ -157,6 +163,40 @@ impl Hlog {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// Moves the boundaries of a freshly built log that nobody else references yet (no epoch
+    /// action, device callback or scan holds its state) for [`Hlog::recover`]: the log begins
+    /// at `begin`, its device holds valid bytes up to `end`, and it resumes at the page
+    /// boundary `boundary >= end`, which becomes the tail, head, read-only and flushed
+    /// boundaries (and their safe twins). The caller has validated the three addresses.
+    pub(crate) fn rebase(&mut self, begin: u64, end: u64, boundary: u64) -> Result<()> {
+        let s = Arc::get_mut(&mut self.shared).ok_or(HlogError::InvalidArgument(
+            "rebase of a log that is already shared",
+        ))?;
+        debug_assert!(begin <= end && end <= boundary && boundary % s.page_size == 0);
+        let page = boundary >> s.geo.page_bits;
+        if page >= s.max_pages {
+            return Err(HlogError::LogFull);
+        }
+        s.tail.store(page << s.offset_bits, Ordering::Release);
+        s.begin.store(begin, Ordering::Release);
+        for w in [
+            &s.head,
+            &s.safe_head,
+            &s.read_only,
+            &s.safe_read_only,
+            &s.flushed_until,
+        ] {
+            w.store(boundary, Ordering::Release);
+        }
+        {
+            let mut c = lock(&s.flush);
+            c.issued_until = boundary;
+            c.flushed = boundary;
+        }
+        s.hole = (end, boundary);
+        Ok(())
     }
 
     /// The validated geometry (page size, frames, mutable pages, alignment).
@@ -539,6 +579,12 @@ impl Hlog {
                 reason: "not flushed to the device yet",
             });
         }
+        if (s.hole.0..s.hole.1).contains(&a) {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "in the unused end of the page the recovered log resumed after",
+            });
+        }
         let align = s.geo.alignment as u64;
         let start = a & !(align - 1);
         let pending = Arc::new(Mutex::new(Some(Box::new(done) as ReadDone)));
@@ -602,6 +648,16 @@ impl Shared {
 
     pub(crate) fn safe_read_only(&self) -> u64 {
         self.safe_read_only.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn safe_head(&self) -> u64 {
+        self.safe_head.load(Ordering::Acquire)
+    }
+
+    /// The unused end `[start, end)` of the page a recovered log resumed after (`(0, 0)` for
+    /// a log built by [`Hlog::new`]).
+    pub(crate) fn hole(&self) -> (u64, u64) {
+        self.hole
     }
 
     pub(crate) fn frame(&self, page: u64) -> &Frame {

@@ -9,7 +9,9 @@
 //! * [`Hlog`]: the log. [`Hlog::allocate`] / [`Hlog::append`] at the tail, [`Hlog::get`] for
 //!   in-memory records, [`Hlog::read_async`] + [`Hlog::complete_pending`] for on-disk ones,
 //!   [`Hlog::scan`] for ranges, [`Hlog::shift_read_only_to_tail`] / [`Hlog::flush_until`] for
-//!   fold-over checkpoints.
+//!   fold-over checkpoints, [`Hlog::snapshot_to`] to copy a range to another device for
+//!   snapshot checkpoints (layout in [`SnapshotInfo`]), and [`Hlog::recover`] to open a log
+//!   over a device that already holds log bytes.
 //! * [`HlogConfig`]: page size (default 1 MiB), memory budget (default 64 MiB) and mutable
 //!   fraction (default 0.9).
 //! * [`Address`]: a 48-bit logical address; [`record`]: the record format ([`RecordRef`] in
@@ -59,6 +61,14 @@
 //! * Scans copy in-memory pages with acquire loads and re-read, under each record's
 //!   seqlock, the values of records at or above `safe_read_only` (which may be updated in
 //!   place during the copy).
+//! * **Snapshots** ([`Hlog::snapshot_to`]) copy `[from, to)` chunk by chunk (at most 1 MiB,
+//!   at most 8 writes in flight): on-disk bytes from the log's device, in-memory bytes from
+//!   their frames under the caller's guard, refreshed between chunks; a page evicted during
+//!   the copy is read from the device instead. The caller keeps `[from, to)` free of in-place
+//!   updates meanwhile.
+//! * **Recovery** ([`Hlog::recover`]) resumes at the page boundary after the recovered end,
+//!   so every page frame starts free and all recovered bytes are read from the device; the
+//!   rest of the last recovered page is padding (a filler word is written at the end).
 //! * A failed flush write is sticky: `flushed_until` stops before it, and allocation returns
 //!   [`HlogError::FlushFailed`] (or [`HlogError::PageTurnFailed`] to the threads waiting for
 //!   the page turn) instead of waiting forever for a frame that can never be evicted.
@@ -113,7 +123,9 @@ mod error;
 mod frame;
 mod hlog;
 pub mod record;
+mod reopen;
 mod scan;
+mod snapshot;
 mod sync;
 
 pub use address::Address;
@@ -122,3 +134,4 @@ pub use error::{HlogError, Result};
 pub use hlog::{DiskRecord, Hlog};
 pub use record::{Header, NewRecord, RecordRef, RecordView, version_is_newer};
 pub use scan::{LogScan, ScanRecord};
+pub use snapshot::SnapshotInfo;

@@ -49,7 +49,8 @@ impl Hlog {
     /// `from` must be the start of a record or of a page, and `to` the end of a record (for
     /// example the tail). Registers an epoch participant for the scan's lifetime.
     pub fn scan(&self, from: Address, to: Address) -> Result<LogScan<'_>> {
-        let participant = self.epoch().register()?;
+        // An observer: a scan must never hold a checkpoint's phase open.
+        let participant = self.epoch().register_observer()?;
         let from = from.max(self.begin_address()).raw();
         let to = to.min(self.tail_address()).raw();
         if from % 8 != 0 {
@@ -76,7 +77,13 @@ impl LogScan<'_> {
         let s = self.log.shared();
         let bits = s.geo.page_bits;
         let start = page << bits;
-        let end = ((page + 1) << bits).min(self.to);
+        let mut end = ((page + 1) << bits).min(self.to);
+        // The unused end of the page a recovered log resumed after holds no log bytes (and
+        // may lie past the device's end): the page ends where the recovered bytes end.
+        let (hole_start, hole_end) = s.hole();
+        if start < hole_end && end > hole_start {
+            end = hole_start.max(start);
+        }
         let len = (end - start) as usize;
         self.buf.clear();
         {
@@ -98,6 +105,10 @@ impl LogScan<'_> {
             }
         }
         // Below the head: the whole page was flushed before the head passed it.
+        if len == 0 {
+            self.page = Some(page);
+            return Ok(());
+        }
         let align = s.geo.alignment as u64;
         let read_len = (len as u64).div_ceil(align) * align;
         let data = read_sync(self.log, start, read_len as usize)?;
@@ -141,7 +152,7 @@ fn stabilize(log: &Hlog, buf: &mut [u8], page: u64, first: usize, stable: u64) {
 }
 
 /// Reads `len` bytes at `offset` from the log's device, driving completions until done.
-fn read_sync(log: &Hlog, offset: u64, len: usize) -> Result<AlignedBuf> {
+pub(crate) fn read_sync(log: &Hlog, offset: u64, len: usize) -> Result<AlignedBuf> {
     let device = log.device();
     let slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>> = Arc::default();
     let s2 = slot.clone();

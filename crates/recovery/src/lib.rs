@@ -1,13 +1,46 @@
 //! # faster-recovery: checkpoint metadata, validation and recovery
 //!
-//! This crate will own the on-disk checkpoint metadata (serde + postcard,
-//! checksummed, written to a temporary name, fsynced and renamed), its
-//! validation (magic, format version, checksums, agreeing versions, ordered
-//! addresses, per-session serial numbers) and the choice and loading of a
-//! checkpoint: restoring the fuzzy index and replaying the log so that exactly
-//! the CPR prefix of every session is reachable.
+//! This crate owns the on-disk form of a checkpoint and the decision which one to recover:
 //!
-//! It knows the on-disk formats of `faster-hlog` and `faster-index`. It must not
-//! know the facade's sessions or public API.
+//! * [`CheckpointToken`] (`token`): a checkpoint's name, derived from its CPR version and
+//!   strictly parsed, so it is always a safe directory name;
+//! * [`CheckpointMeta`] (`meta`): what a checkpoint captured: its kind and log mode, the log
+//!   addresses, the index part ([`faster_index::IndexCheckpointInfo`]) and every session's
+//!   CPR cut as an `(id, serial)` pair;
+//! * [`codec`]: the checksummed byte format of the `meta` file (magic, format version,
+//!   postcard payload, xxh3-64), whose decoder never panics on any input;
+//! * `validate`: the rules one metadata file must follow ([`validate()`]), the rules between
+//!   consecutive checkpoints ([`validate_successor`]), and the presence and sizes of the data
+//!   files ([`check_files`]);
+//! * [`StoreLayout`] (`layout`): the directory layout (the one place paths are built), the
+//!   crash-safe metadata write (temporary name, fsync, rename, directory fsync), listing and
+//!   removal of checkpoints;
+//! * `choose`: picking the newest valid checkpoint ([`choose_latest`], [`RecoveryPolicy`]) or
+//!   a named one ([`choose()`]).
 //!
-//! Status: the types arrive with the recovery issue; this crate is empty today.
+//! It knows the on-disk formats of `faster-hlog` (48-bit addresses) and `faster-index`
+//! (its checkpoint info and regions). It must not know the facade (`faster`), its sessions
+//! or its public API: sessions appear here only as `(id, serial)` pairs. Nor does it know
+//! the store's in-memory structures.
+//!
+//! Status: the metadata format, its validation and the choice of a checkpoint are here now;
+//! replay (restoring the index and the log so that exactly each session's CPR prefix is
+//! reachable) comes with the recovery issue.
+
+mod choose;
+pub mod codec;
+mod error;
+mod layout;
+mod meta;
+mod token;
+mod validate;
+
+pub use choose::{Chosen, RecoveryPolicy, choose, choose_latest};
+pub use codec::{MAX_META_BYTES, decode, encode};
+pub use error::{RecoveryError, Result};
+pub use layout::{CHECKPOINTS_DIR, INDEX_DIR, META_FILE, META_TMP_FILE, SNAPSHOT_DIR, StoreLayout};
+pub use meta::{
+    ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, SessionCut,
+};
+pub use token::{CheckpointToken, TOKEN_DIGITS, TOKEN_LEN, TOKEN_PREFIX};
+pub use validate::{check_files, validate, validate_successor};

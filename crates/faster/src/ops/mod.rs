@@ -21,6 +21,53 @@ use crate::store::Inner;
 /// The guard every operation runs under.
 pub(crate) type SessionGuard = Guard<Participant>;
 
+/// The checkpoint has cut this session while the operation ran (it met a record of a newer
+/// version in PREPARE, FASTER's CPR_SHIFT_DETECTED): the session must cross its cut and
+/// retry the operation in the new version.
+pub(crate) struct Shift;
+
+/// An operation's outcome: done, or [`Shift`].
+pub(crate) type Flow<T> = std::result::Result<T, Shift>;
+
+/// How an operation treats record versions, from the session's CPR rules
+/// ([`faster_cpr::Rules`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cx {
+    /// The version stamped into new records (the low 32 bits of the CPR version).
+    pub(crate) version: u32,
+    /// PREPARE: a record of a newer version means the cut has passed this session.
+    pub(crate) detect_shift: bool,
+    /// IN_PROGRESS to WAIT_FLUSH: records of older versions are copied, never updated in
+    /// place.
+    pub(crate) copy_older: bool,
+    /// PREPARE: writes must not go pending.
+    pub(crate) no_pending_writes: bool,
+}
+
+impl Cx {
+    pub(crate) fn of(rules: faster_cpr::Rules) -> Cx {
+        Cx {
+            version: rules.version as u32,
+            detect_shift: rules.detect_shift,
+            copy_older: rules.copy_older,
+            no_pending_writes: rules.no_pending_writes,
+        }
+    }
+
+    /// Whether a record of version `v` shows that the cut has passed this session.
+    #[inline]
+    pub(crate) fn shifted(&self, v: u32) -> bool {
+        self.detect_shift && faster_hlog::version_is_newer(v, self.version)
+    }
+
+    /// Whether a record of version `v` may be updated in place by this session (as far as
+    /// versions go; the region and the record's own bits decide the rest).
+    #[inline]
+    pub(crate) fn may_update_in_place(&self, v: u32) -> bool {
+        !self.copy_older || v == self.version
+    }
+}
+
 /// Where the newest record of a key is, as far as a chain walk looked.
 pub(crate) enum Found<'g> {
     /// In memory, at or above the walk's lower bound.
@@ -63,8 +110,9 @@ pub(crate) fn trace<'g>(
 
 /// One step of following a chain on disk.
 pub(crate) enum Chase {
-    /// The walk is over: the key's value (`None`: missing or deleted).
-    Done(Option<Vec<u8>>),
+    /// The walk is over: the key's value (`None`: missing or deleted) and the version of
+    /// the record that decided it (`None`: the chain ended).
+    Done(Option<Vec<u8>>, Option<u32>),
     /// The record read belongs to another key; read this address next.
     Next(Address),
 }
@@ -74,11 +122,14 @@ pub(crate) fn chase_step(hlog: &Hlog, key: &[u8], rec: &DiskRecord) -> Chase {
     let v = rec.view();
     let h = v.header();
     if !h.is_invalid() && v.key() == key {
-        return Chase::Done((!h.is_tombstone()).then(|| v.value().to_vec()));
+        return Chase::Done(
+            (!h.is_tombstone()).then(|| v.value().to_vec()),
+            Some(v.version()),
+        );
     }
     let prev = h.prev_address();
     if prev < hlog.begin_address() {
-        Chase::Done(None)
+        Chase::Done(None, None)
     } else {
         Chase::Next(prev)
     }
@@ -106,8 +157,18 @@ pub(crate) fn lookup_blocking(
     inner: &Inner,
     guard: &mut SessionGuard,
     key: &[u8],
-    mut addr: Address,
+    addr: Address,
 ) -> Result<Option<Vec<u8>>> {
+    lookup_blocking_versioned(inner, guard, key, addr).map(|(v, _)| v)
+}
+
+/// [`lookup_blocking`], also returning the version of the record that decided the value.
+pub(crate) fn lookup_blocking_versioned(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    key: &[u8],
+    mut addr: Address,
+) -> Result<(Option<Vec<u8>>, Option<u32>)> {
     loop {
         let (tx, rx) = mpsc::sync_channel(1);
         inner.hlog.read_async(addr, move |r| {
@@ -123,7 +184,7 @@ pub(crate) fn lookup_blocking(
             }
         };
         match chase_step(&inner.hlog, key, &rec) {
-            Chase::Done(v) => return Ok(v),
+            Chase::Done(v, version) => return Ok((v, version)),
             Chase::Next(next) => addr = next,
         }
     }
@@ -202,15 +263,15 @@ pub(crate) fn lock(r: &RecordRef<'_>) {
     }
 }
 
-/// A new record for `key` with `value`, chained to `entry`'s head, at the store's version.
+/// A new record for `key` with `value`, chained to `entry`'s head, at the session's version.
 pub(crate) fn new_record<'a>(
-    inner: &Inner,
+    cx: Cx,
     key: &'a [u8],
     value: &'a [u8],
     entry: HashEntry,
 ) -> NewRecord<'a> {
     NewRecord::new(key, value)
         .with_prev(prev_of(entry))
-        .with_version(inner.version())
+        .with_version(cx.version)
         .with_capacity(capacity_for(value.len()))
 }

@@ -3,7 +3,7 @@
 use faster_hlog::Address;
 use faster_index::KeyHash;
 
-use super::{Found, SessionGuard, trace};
+use super::{Cx, Found, SessionGuard, trace};
 use crate::error::Result;
 use crate::store::Inner;
 
@@ -13,6 +13,8 @@ pub(crate) enum ReadOutcome {
     Done(Option<Vec<u8>>),
     /// The chain continues on disk at this address.
     Disk(Address),
+    /// The checkpoint's cut has passed the session (see [`super::Shift`]).
+    Shift,
 }
 
 /// What [`read_into`] found in memory.
@@ -23,6 +25,8 @@ pub(crate) enum ReadInto {
     Missing,
     /// The chain continues on disk at this address.
     Disk(Address),
+    /// The checkpoint's cut has passed the session (see [`super::Shift`]).
+    Shift,
 }
 
 /// Reads `key` from memory into a new buffer ([`read_into`]), or says where on disk to
@@ -30,14 +34,16 @@ pub(crate) enum ReadInto {
 pub(crate) fn read(
     inner: &Inner,
     guard: &SessionGuard,
+    cx: Cx,
     key: &[u8],
     hash: KeyHash,
 ) -> Result<ReadOutcome> {
     let mut value = Vec::new();
-    Ok(match read_into(inner, guard, key, hash, &mut value)? {
+    Ok(match read_into(inner, guard, cx, key, hash, &mut value)? {
         ReadInto::Found => ReadOutcome::Done(Some(value)),
         ReadInto::Missing => ReadOutcome::Done(None),
         ReadInto::Disk(addr) => ReadOutcome::Disk(addr),
+        ReadInto::Shift => ReadOutcome::Shift,
     })
 }
 
@@ -46,6 +52,7 @@ pub(crate) fn read(
 pub(crate) fn read_into(
     inner: &Inner,
     guard: &SessionGuard,
+    cx: Cx,
     key: &[u8],
     hash: KeyHash,
     buf: &mut Vec<u8>,
@@ -59,7 +66,9 @@ pub(crate) fn read_into(
             Found::Missing => ReadInto::Missing,
             Found::Below(addr) => ReadInto::Disk(addr),
             Found::Mem(r) => {
-                if r.header().is_tombstone() {
+                if cx.shifted(r.version()) {
+                    ReadInto::Shift
+                } else if r.header().is_tombstone() {
                     ReadInto::Missing
                 } else {
                     // One allocation for a new buffer, none for a reused one that is large

@@ -4,7 +4,9 @@
 use faster_hlog::{Address, RecordRef};
 use faster_index::KeyHash;
 
-use super::{Found, SessionGuard, append_install, check_sizes, lock, new_record, trace};
+use super::{
+    Cx, Flow, Found, SessionGuard, Shift, append_install, check_sizes, lock, new_record, trace,
+};
 use crate::error::Result;
 use crate::rmw::Rmw;
 use crate::store::Inner;
@@ -32,15 +34,17 @@ enum Step {
 }
 
 /// Runs the RMW as far as memory allows.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rmw<R: Rmw + ?Sized>(
     inner: &Inner,
     guard: &mut SessionGuard,
+    cx: Cx,
     scratch: &mut Vec<u8>,
     key: &[u8],
     hash: KeyHash,
     input: &[u8],
     f: &R,
-) -> Result<RmwOutcome> {
+) -> Result<Flow<RmwOutcome>> {
     check_sizes(inner, key, 0)?;
     let hlog = &inner.hlog;
     loop {
@@ -48,16 +52,19 @@ pub(crate) fn rmw<R: Rmw + ?Sized>(
         let step = match trace(hlog, guard, key, entry.address(), hlog.head_address())? {
             Found::Missing => Step::Append(f.initial(input)),
             Found::Below(addr) => {
-                return Ok(RmwOutcome::Disk {
+                return Ok(Ok(RmwOutcome::Disk {
                     addr,
                     snapshot: entry.address(),
-                });
+                }));
             }
             Found::Mem(r) => {
+                if cx.shifted(r.version()) {
+                    return Ok(Err(Shift));
+                }
                 if r.address() >= hlog.read_only_address() {
-                    match in_place(&r, scratch, input, f)? {
+                    match in_place(&r, cx, scratch, input, f)? {
                         Some(step) => step,
-                        None => return Ok(RmwOutcome::Done),
+                        None => return Ok(Ok(RmwOutcome::Done)),
                     }
                 } else if r.address() >= hlog.safe_read_only_address() && !r.header().is_sealed() {
                     // The fuzzy region: a thread that saw this record mutable may still be
@@ -74,9 +81,9 @@ pub(crate) fn rmw<R: Rmw + ?Sized>(
             }
             Step::Append(value) => {
                 check_sizes(inner, key, value.len())?;
-                let rec = new_record(inner, key, &value, entry);
+                let rec = new_record(cx, key, &value, entry);
                 if append_install(inner, guard, &slot, entry, &rec)? {
-                    return Ok(RmwOutcome::Done);
+                    return Ok(Ok(RmwOutcome::Done));
                 }
             }
         }
@@ -84,16 +91,21 @@ pub(crate) fn rmw<R: Rmw + ?Sized>(
 }
 
 /// The RMW on a mutable record, under its lock: `None` if it was updated in place, else the
-/// step to take (the record is then sealed, so nobody updates it in place any more).
+/// step to take (the record is then sealed, so nobody updates it in place any more). A
+/// record of an older version while a checkpoint captures it is copied, never updated.
 fn in_place<R: Rmw + ?Sized>(
     r: &RecordRef<'_>,
+    cx: Cx,
     scratch: &mut Vec<u8>,
     input: &[u8],
     f: &R,
 ) -> Result<Option<Step>> {
     lock(r);
     let h = r.header();
-    if h.is_sealed() {
+    if !h.is_sealed() && !cx.may_update_in_place(r.version()) {
+        r.seal();
+    }
+    if r.header().is_sealed() {
         r.unlock();
         return Ok(Some(Step::Append(from_stable(r, scratch, input, f))));
     }
@@ -137,12 +149,14 @@ fn from_stable<R: Rmw + ?Sized>(
 }
 
 /// Continues an RMW whose old value was read from disk (`old`: `None` if missing or
-/// deleted). Installs the new value if the index entry still holds `snapshot`; otherwise a
-/// newer record appeared and the RMW starts over.
+/// deleted; `old_version`: the version of the record that decided it). Installs the new
+/// value if the index entry still holds `snapshot`; otherwise a newer record appeared and
+/// the RMW starts over.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
     inner: &Inner,
     guard: &mut SessionGuard,
+    cx: Cx,
     scratch: &mut Vec<u8>,
     key: &[u8],
     hash: KeyHash,
@@ -150,7 +164,11 @@ pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
     f: &R,
     snapshot: u64,
     old: Option<Vec<u8>>,
-) -> Result<RmwOutcome> {
+    old_version: Option<u32>,
+) -> Result<Flow<RmwOutcome>> {
+    if old_version.is_some_and(|v| cx.shifted(v)) {
+        return Ok(Err(Shift));
+    }
     let (slot, entry) = inner.index.find_or_create_entry(hash)?;
     if entry.address() == snapshot {
         let value = match old {
@@ -158,10 +176,10 @@ pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
             None => f.initial(input),
         };
         check_sizes(inner, key, value.len())?;
-        let rec = new_record(inner, key, &value, entry);
+        let rec = new_record(cx, key, &value, entry);
         if append_install(inner, guard, &slot, entry, &rec)? {
-            return Ok(RmwOutcome::Done);
+            return Ok(Ok(RmwOutcome::Done));
         }
     }
-    rmw(inner, guard, scratch, key, hash, input, f)
+    rmw(inner, guard, cx, scratch, key, hash, input, f)
 }

@@ -1,0 +1,369 @@
+//! Checkpoints: the store's side of the CPR state machine ([`faster_cpr::CheckpointHooks`]),
+//! the options a caller picks, and the handle it waits on.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use faster_cpr::{Action, CheckpointHooks, SessionCut};
+use faster_device::{Device, DeviceOptions, FileDevice};
+use faster_recovery::{
+    CheckpointKind as MetaKind, CheckpointMeta, CheckpointToken, IndexPart, LogMode,
+    SessionCut as MetaCut,
+};
+
+use crate::error::{Error, Result};
+use crate::session::SessionId;
+use crate::store::Inner;
+
+/// What a checkpoint captures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum CheckpointKind {
+    /// The index and the log (the default).
+    #[default]
+    Full,
+    /// The hash index only (recovery pairs it with a later log checkpoint).
+    IndexOnly,
+    /// The log only (recovery pairs it with the latest earlier index checkpoint).
+    LogOnly,
+}
+
+/// How a checkpoint makes the log durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LogCapture {
+    /// Fold-over (the default): make the whole log read-only up to the tail, flush it to the
+    /// log device and fsync. Records below the cut are copied before their next update.
+    #[default]
+    FoldOver,
+    /// Snapshot: flush nothing extra; write the in-memory part of the log,
+    /// `[flushed, final)`, to a snapshot file in the checkpoint directory and fsync it. The
+    /// mutable region stays mutable.
+    Snapshot,
+}
+
+/// The options of [`crate::FasterKv::checkpoint_with`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct CheckpointOptions {
+    /// What to capture.
+    pub kind: CheckpointKind,
+    /// How to capture the log (ignored for [`CheckpointKind::IndexOnly`]).
+    pub log: LogCapture,
+}
+
+impl CheckpointOptions {
+    /// A full fold-over checkpoint.
+    pub fn full() -> Self {
+        Self::default()
+    }
+
+    /// An index-only checkpoint.
+    pub fn index_only() -> Self {
+        CheckpointOptions {
+            kind: CheckpointKind::IndexOnly,
+            ..Self::default()
+        }
+    }
+
+    /// A log-only checkpoint.
+    pub fn log_only() -> Self {
+        CheckpointOptions {
+            kind: CheckpointKind::LogOnly,
+            ..Self::default()
+        }
+    }
+
+    /// The same options with the log captured by `log`.
+    pub fn with_log(mut self, log: LogCapture) -> Self {
+        self.log = log;
+        self
+    }
+}
+
+/// A completed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The checkpoint's name (its directory under `<store>/checkpoints/`).
+    pub token: String,
+    /// The version it captured; sessions now work in `version + 1`.
+    pub version: u64,
+    /// Every session's cut: the serial of its last operation in the checkpoint. After
+    /// recovering this checkpoint, exactly the operations with serials up to these are
+    /// present.
+    pub sessions: Vec<(SessionId, u64)>,
+    /// How long the checkpoint took, from request to durable metadata.
+    pub duration: Duration,
+    /// Bytes written for the index (0 for a log-only checkpoint).
+    pub index_bytes: u64,
+    /// Bytes of log made durable by this checkpoint (the flush or the snapshot).
+    pub log_bytes: u64,
+}
+
+/// A running checkpoint ([`crate::FasterKv::checkpoint`]): it runs on its own thread; sessions
+/// keep working.
+#[derive(Debug)]
+pub struct CheckpointHandle {
+    thread: JoinHandle<Result<CheckpointInfo>>,
+}
+
+impl CheckpointHandle {
+    /// Waits for the checkpoint to end: its info, or why it failed
+    /// ([`Error::CheckpointTimeout`], [`Error::CheckpointFailed`]).
+    pub fn wait(self) -> Result<CheckpointInfo> {
+        match self.thread.join() {
+            Ok(r) => r,
+            Err(_) => Err(Error::CheckpointPanicked),
+        }
+    }
+
+    /// Whether the checkpoint has ended ([`CheckpointHandle::wait`] will not block).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Starts the checkpoint thread.
+pub(crate) fn start(inner: Arc<Inner>, options: CheckpointOptions) -> Result<CheckpointHandle> {
+    let action = match options.kind {
+        CheckpointKind::Full => Action::Full,
+        CheckpointKind::IndexOnly => Action::IndexOnly,
+        CheckpointKind::LogOnly => Action::LogOnly,
+    };
+    // Refuse a second checkpoint at once, on the caller's thread.
+    let state = inner.cpr.state();
+    if state.phase != faster_cpr::Phase::Rest {
+        return Err(Error::CheckpointInProgress {
+            phase: state.phase,
+            version: state.version,
+        });
+    }
+    if action == Action::LogOnly && crate::store::lock(&inner.last_index).is_none() {
+        return Err(Error::InvalidConfig(
+            "a log-only checkpoint needs an earlier full or index-only checkpoint".into(),
+        ));
+    }
+    let thread = std::thread::Builder::new()
+        .name("faster-checkpoint".into())
+        .spawn(move || run(&inner, action, options))
+        .map_err(|source| Error::Io {
+            what: "starting the checkpoint thread",
+            path: Default::default(),
+            source,
+        })?;
+    Ok(CheckpointHandle { thread })
+}
+
+fn run(inner: &Arc<Inner>, action: Action, options: CheckpointOptions) -> Result<CheckpointInfo> {
+    let started = Instant::now();
+    let mut hooks = StoreHooks::new(inner.clone(), action, options);
+    let done = inner
+        .cpr
+        .run(action, inner.checkpoint_timeout, &mut hooks)
+        .map_err(Error::from_cpr)?;
+    let token = CheckpointToken::for_version(done.version);
+    if let Some(part) = hooks.index_part.clone() {
+        *crate::store::lock(&inner.last_index) = Some(part);
+    }
+    Ok(CheckpointInfo {
+        token: token.as_str().to_string(),
+        version: done.version,
+        sessions: done
+            .sessions
+            .iter()
+            .map(|c| (SessionId::from_raw(c.id), c.serial))
+            .collect(),
+        duration: started.elapsed(),
+        index_bytes: hooks.index_bytes,
+        log_bytes: hooks.log_bytes,
+    })
+}
+
+/// The store's work in the driver's phases.
+struct StoreHooks {
+    inner: Arc<Inner>,
+    action: Action,
+    options: CheckpointOptions,
+    token: CheckpointToken,
+    begin: u64,
+    start: u64,
+    flushed: u64,
+    final_address: u64,
+    snapshot: Option<(u64, u64)>,
+    index_part: Option<IndexPart>,
+    index_bytes: u64,
+    log_bytes: u64,
+}
+
+impl StoreHooks {
+    fn new(inner: Arc<Inner>, action: Action, options: CheckpointOptions) -> Self {
+        StoreHooks {
+            inner,
+            action,
+            options,
+            token: CheckpointToken::for_version(0),
+            begin: 0,
+            start: 0,
+            flushed: 0,
+            final_address: 0,
+            snapshot: None,
+            index_part: None,
+            index_bytes: 0,
+            log_bytes: 0,
+        }
+    }
+
+    fn file_device(&self, dir: &std::path::Path, base: &str) -> Result<FileDevice> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: "creating",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let options = DeviceOptions::default()
+            .with_base_name(base)
+            .with_segment_size(self.inner.checkpoint_segment_size);
+        Ok(FileDevice::open(dir, options)?)
+    }
+
+    fn meta(&self, sessions: &[SessionCut]) -> CheckpointMeta {
+        let hlog = &self.inner.hlog;
+        let (kind, log_mode) = match self.action {
+            Action::IndexOnly => (MetaKind::IndexOnly, None),
+            Action::LogOnly => (MetaKind::LogOnly, Some(self.log_mode())),
+            _ => (MetaKind::Full, Some(self.log_mode())),
+        };
+        let final_address = if log_mode.is_some() {
+            self.final_address
+        } else {
+            self.start
+        };
+        CheckpointMeta {
+            token: self.token,
+            version: self.token.version(),
+            kind,
+            log_mode,
+            created_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            begin_address: self.begin,
+            start_address: self.start,
+            flushed_address: if log_mode.is_some() {
+                self.flushed
+            } else {
+                self.begin.max(self.flushed.min(self.start))
+            },
+            final_address,
+            snapshot_start: self.snapshot.map(|s| s.0),
+            snapshot_segment_size: self.snapshot.map(|s| s.1),
+            log_bytes_written: self.log_bytes,
+            index: self.index_part.clone(),
+            index_bytes_written: self.index_bytes,
+            sessions: sessions
+                .iter()
+                .map(|c| MetaCut {
+                    id: c.id,
+                    serial: c.serial,
+                })
+                .collect(),
+            page_size: hlog.page_size(),
+        }
+    }
+
+    fn log_mode(&self) -> LogMode {
+        match self.options.log {
+            LogCapture::FoldOver => LogMode::FoldOver,
+            LogCapture::Snapshot => LogMode::Snapshot,
+        }
+    }
+}
+
+impl CheckpointHooks for StoreHooks {
+    type Error = Error;
+
+    fn start(&mut self, _action: Action, version: u64) -> Result<()> {
+        self.token = CheckpointToken::for_version(version);
+        let hlog = &self.inner.hlog;
+        self.begin = hlog.begin_address().raw();
+        self.start = hlog.tail_address().raw();
+        self.flushed = hlog.flushed_until_address().raw();
+        if self.action == Action::LogOnly {
+            self.index_part = crate::store::lock(&self.inner.last_index).clone();
+        }
+        let dir = self.inner.layout.checkpoint_dir(&self.token);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: "creating the checkpoint directory",
+            path: dir,
+            source,
+        })
+    }
+
+    fn write_index(&mut self, _version: u64) -> Result<()> {
+        let dir = self.inner.layout.index_dir(&self.token);
+        let device = self.file_device(&dir, "index")?;
+        let info = self.inner.index.checkpoint(&device, 0)?;
+        device.flush()?;
+        self.index_bytes = info.end_offset;
+        self.index_part = Some(IndexPart {
+            token: self.token,
+            info,
+            start_address: self.start,
+            segment_size: self.inner.checkpoint_segment_size,
+        });
+        if self.action == Action::IndexOnly {
+            let meta = self.meta(&[]);
+            self.inner.layout.write_meta(&meta)?;
+        }
+        Ok(())
+    }
+
+    fn write_log(&mut self, _version: u64) -> Result<()> {
+        let hlog = &self.inner.hlog;
+        let mut participant = self.inner.epoch.register_observer()?;
+        let mut guard = participant.protect();
+        match self.options.log {
+            LogCapture::FoldOver => {
+                let before = hlog.flushed_until_address().raw();
+                let tail = hlog.shift_read_only_to_tail(&mut guard);
+                hlog.flush_until(&mut guard, tail)?;
+                drop(guard);
+                hlog.device().flush()?;
+                self.final_address = tail.raw();
+                self.flushed = hlog.flushed_until_address().raw().min(tail.raw());
+                self.log_bytes = tail.raw().saturating_sub(before);
+            }
+            LogCapture::Snapshot => {
+                let tail = hlog.tail_address();
+                let from = hlog.flushed_until_address().min(tail);
+                hlog.device().flush()?;
+                let dir = self.inner.layout.snapshot_dir(&self.token);
+                let device = self.file_device(&dir, "snapshot")?;
+                let info = hlog.snapshot_to(&mut guard, &device, from, tail)?;
+                drop(guard);
+                self.final_address = tail.raw();
+                self.flushed = from.raw();
+                self.snapshot = Some((info.base.raw(), self.inner.checkpoint_segment_size));
+                self.log_bytes = info.bytes_written;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_metadata(&mut self, _version: u64, sessions: &[SessionCut]) -> Result<()> {
+        let meta = self.meta(sessions);
+        self.inner.layout.write_meta(&meta)?;
+        Ok(())
+    }
+
+    fn abort(&mut self, _version: u64) {
+        if let Err(e) = self.inner.layout.remove_checkpoint(&self.token) {
+            log::warn!(
+                "could not remove the abandoned checkpoint {}: {e}",
+                self.token
+            );
+        }
+    }
+
+    fn help(&mut self) -> bool {
+        let device = self.inner.hlog.device();
+        let _ = device.poll();
+        device.in_flight() > 0
+    }
+}

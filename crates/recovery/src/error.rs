@@ -1,0 +1,80 @@
+//! [`RecoveryError`]: what can go wrong while writing, reading, validating or choosing a
+//! checkpoint.
+
+use std::path::PathBuf;
+
+/// An error of the recovery crate. Every variant names the file, directory or token involved
+/// and says what is wrong, so a person can act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// A file is damaged: unreadable framing, a bad checksum, an impossible value, a missing
+    /// or short data file.
+    #[error("checkpoint file {} is damaged: {reason}", file.display())]
+    Corrupt {
+        /// The damaged (or missing) file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Files that are each well-formed disagree with each other or violate an ordering rule
+    /// (for example a session's serial number going backwards between checkpoints).
+    #[error("checkpoints are inconsistent: {reason}")]
+    Inconsistent {
+        /// What disagrees.
+        reason: String,
+    },
+    /// An I/O operation failed.
+    #[error("could not {what} {}: {source}", path.display())]
+    Io {
+        /// The operation, phrased to follow "could not" (e.g. "read", "create directory").
+        what: &'static str,
+        /// The path it was applied to.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No valid checkpoint was found.
+    #[error("no valid checkpoint in {}", dir.display())]
+    NoCheckpoint {
+        /// The checkpoints directory that was searched.
+        dir: PathBuf,
+    },
+    /// A string is not a valid checkpoint token.
+    #[error("invalid checkpoint token {token:?}: {reason}")]
+    InvalidToken {
+        /// The rejected text (possibly shortened).
+        token: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+}
+
+/// The result type of this crate.
+pub type Result<T> = std::result::Result<T, RecoveryError>;
+
+impl RecoveryError {
+    /// Shorthand for [`RecoveryError::Corrupt`].
+    pub(crate) fn corrupt(file: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        RecoveryError::Corrupt {
+            file: file.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`RecoveryError::Inconsistent`].
+    pub(crate) fn inconsistent(reason: impl Into<String>) -> Self {
+        RecoveryError::Inconsistent {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`RecoveryError::Io`].
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        RecoveryError::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! [`StoreLayout`]: the store directory's checkpoint layout; the one place paths are built.
+//!
+//! ```text
+//! <dir>/checkpoints/<token>/meta          the metadata (written via meta.tmp)
+//! <dir>/checkpoints/<token>/index/        the index device: index.<n> segment files
+//! <dir>/checkpoints/<token>/snapshot/     the snapshot device: snapshot.<n> segment files
+//! ```
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::codec::{MAX_META_BYTES, decode, encode};
+use crate::error::{RecoveryError, Result};
+use crate::meta::CheckpointMeta;
+use crate::token::CheckpointToken;
+use crate::validate::validate;
+
+/// The name of the directory holding all checkpoints.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The name of a checkpoint's metadata file.
+pub const META_FILE: &str = "meta";
+/// The temporary name the metadata is written under before it is renamed.
+pub const META_TMP_FILE: &str = "meta.tmp";
+/// The name of a checkpoint's index directory, and the base name of its segment files.
+pub const INDEX_DIR: &str = "index";
+/// The name of a checkpoint's snapshot directory, and the base name of its segment files.
+pub const SNAPSHOT_DIR: &str = "snapshot";
+
+/// The checkpoint layout of a store directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreLayout {
+    dir: PathBuf,
+}
+
+impl StoreLayout {
+    /// The layout of the store in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        StoreLayout { dir: dir.into() }
+    }
+
+    /// The store directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `<dir>/checkpoints`.
+    pub fn checkpoints_dir(&self) -> PathBuf {
+        self.dir.join(CHECKPOINTS_DIR)
+    }
+
+    /// `<dir>/checkpoints/<token>`.
+    pub fn checkpoint_dir(&self, token: &CheckpointToken) -> PathBuf {
+        self.checkpoints_dir().join(token.as_str())
+    }
+
+    /// `<checkpoint>/meta`.
+    pub fn meta_path(&self, token: &CheckpointToken) -> PathBuf {
+        self.checkpoint_dir(token).join(META_FILE)
+    }
+
+    /// `<checkpoint>/meta.tmp`, the metadata's name until it is complete and durable.
+    pub fn meta_tmp_path(&self, token: &CheckpointToken) -> PathBuf {
+        self.checkpoint_dir(token).join(META_TMP_FILE)
+    }
+
+    /// `<checkpoint>/index`: the directory of the index device's files.
+    pub fn index_dir(&self, token: &CheckpointToken) -> PathBuf {
+        self.checkpoint_dir(token).join(INDEX_DIR)
+    }
+
+    /// `<checkpoint>/index/index.<n>`: segment `n` of the index device (open the device
+    /// on [`index_dir`](Self::index_dir) with base name [`INDEX_DIR`]).
+    pub fn index_segment_path(&self, token: &CheckpointToken, n: u64) -> PathBuf {
+        self.index_dir(token).join(format!("{INDEX_DIR}.{n}"))
+    }
+
+    /// `<checkpoint>/snapshot`: the directory of the snapshot device's files.
+    pub fn snapshot_dir(&self, token: &CheckpointToken) -> PathBuf {
+        self.checkpoint_dir(token).join(SNAPSHOT_DIR)
+    }
+
+    /// `<checkpoint>/snapshot/snapshot.<n>`: segment `n` of the snapshot device (base name
+    /// [`SNAPSHOT_DIR`]).
+    pub fn snapshot_segment_path(&self, token: &CheckpointToken, n: u64) -> PathBuf {
+        self.snapshot_dir(token).join(format!("{SNAPSHOT_DIR}.{n}"))
+    }
+
+    /// Validates `meta` and writes it crash-safely as its checkpoint's `meta` file: creates
+    /// the checkpoint directory if missing, writes `meta.tmp`, fsyncs it, renames it to
+    /// `meta`, then fsyncs the checkpoint directory and the checkpoints directory. Returns
+    /// the bytes written. Write the checkpoint's data (and make it durable) first: a `meta`
+    /// file is the checkpoint's completion marker.
+    pub fn write_meta(&self, meta: &CheckpointMeta) -> Result<u64> {
+        let tmp = self.meta_tmp_path(&meta.token);
+        validate(meta, &tmp)?;
+        let bytes = encode(meta);
+        if bytes.len() as u64 > MAX_META_BYTES {
+            return Err(RecoveryError::corrupt(
+                tmp,
+                format!(
+                    "the encoded metadata is {} bytes, above the {MAX_META_BYTES}-byte limit",
+                    bytes.len()
+                ),
+            ));
+        }
+        let ckpt = self.checkpoint_dir(&meta.token);
+        let created_root = !self.checkpoints_dir().exists();
+        fs::create_dir_all(&ckpt).map_err(|e| RecoveryError::io("create directory", &ckpt, e))?;
+        let mut f = File::create(&tmp).map_err(|e| RecoveryError::io("create", &tmp, e))?;
+        f.write_all(&bytes)
+            .map_err(|e| RecoveryError::io("write", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| RecoveryError::io("fsync", &tmp, e))?;
+        drop(f);
+        let path = self.meta_path(&meta.token);
+        fs::rename(&tmp, &path).map_err(|e| RecoveryError::io("rename into place", &path, e))?;
+        sync_dir(&ckpt)?;
+        sync_dir(&self.checkpoints_dir())?;
+        if created_root {
+            sync_dir(&self.dir)?;
+        }
+        Ok(bytes.len() as u64)
+    }
+
+    /// Reads, decodes and validates the metadata of checkpoint `token`. The file's length is
+    /// checked against [`MAX_META_BYTES`] before anything is read.
+    pub fn read_meta(&self, token: &CheckpointToken) -> Result<CheckpointMeta> {
+        let path = self.meta_path(token);
+        let f = File::open(&path).map_err(|e| RecoveryError::io("open", &path, e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| RecoveryError::io("inspect", &path, e))?
+            .len();
+        if len > MAX_META_BYTES {
+            return Err(RecoveryError::corrupt(
+                path,
+                format!("{len} bytes exceeds the {MAX_META_BYTES}-byte limit of a metadata file"),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        // `take` bounds the read even if the file grew after the length check.
+        f.take(MAX_META_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RecoveryError::io("read", &path, e))?;
+        let meta = decode(&bytes, &path)?;
+        if meta.token != *token {
+            return Err(RecoveryError::corrupt(
+                path,
+                format!(
+                    "the metadata names checkpoint {} but lies in {token}",
+                    meta.token
+                ),
+            ));
+        }
+        Ok(meta)
+    }
+
+    /// The checkpoint directories whose names are valid tokens, newest (highest version)
+    /// first. Other names are ignored; a missing checkpoints directory means no checkpoints.
+    pub fn list(&self) -> Result<Vec<CheckpointToken>> {
+        let dir = self.checkpoints_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(RecoveryError::io("list", dir, e)),
+        };
+        let mut tokens = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| RecoveryError::io("list", &dir, e))?;
+            let Some(token) = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| CheckpointToken::parse(name).ok())
+            else {
+                continue;
+            };
+            let is_dir = entry
+                .file_type()
+                .map_err(|e| RecoveryError::io("inspect", entry.path(), e))?
+                .is_dir();
+            if is_dir {
+                tokens.push(token);
+            }
+        }
+        tokens.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(tokens)
+    }
+
+    /// Removes checkpoint `token`'s directory and everything in it (to abort a failed
+    /// checkpoint, or to drop an old one). The `meta` file goes first and durably, so a crash
+    /// part-way leaves a directory without metadata, never metadata without its data.
+    /// Removing a checkpoint that does not exist succeeds.
+    pub fn remove_checkpoint(&self, token: &CheckpointToken) -> Result<()> {
+        let dir = self.checkpoint_dir(token);
+        let meta = self.meta_path(token);
+        match fs::remove_file(&meta) {
+            Ok(()) => sync_dir(&dir)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RecoveryError::io("remove", meta, e)),
+        }
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(RecoveryError::io("remove", dir, e)),
+        }
+        sync_dir(&self.checkpoints_dir())
+    }
+}
+
+/// `fsync`s a directory, making creations, renames and deletions in it durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| RecoveryError::io("fsync directory", dir, e))
+}

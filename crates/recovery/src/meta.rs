@@ -1,0 +1,113 @@
+//! [`CheckpointMeta`]: what one checkpoint captured and where its data lives.
+
+use faster_index::IndexCheckpointInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::token::CheckpointToken;
+
+/// The first valid logical log address (addresses below it are never used).
+pub const FIRST_VALID: u64 = faster_hlog::Address::FIRST_VALID.raw();
+/// One past the largest logical log address: addresses are 48-bit.
+pub const ADDRESS_LIMIT: u64 = 1 << faster_hlog::Address::BITS;
+
+/// What a checkpoint contains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckpointKind {
+    /// The index and the log.
+    Full,
+    /// The index only (no log part, no session cuts are promised by it).
+    IndexOnly,
+    /// The log only; the index part names an earlier checkpoint's index files.
+    LogOnly,
+}
+
+/// How the log part of a checkpoint was made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LogMode {
+    /// The read-only boundary was moved to the tail and the log flushed up to the final
+    /// address: the log device itself holds the checkpoint.
+    FoldOver,
+    /// The in-memory part `[snapshot_start, final_address)` was copied to a snapshot file.
+    Snapshot,
+}
+
+/// The index part of a checkpoint: which index files to load and from when they are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexPart {
+    /// The checkpoint directory whose index files are used: the checkpoint's own token for
+    /// [`CheckpointKind::Full`] and [`CheckpointKind::IndexOnly`], an earlier one for
+    /// [`CheckpointKind::LogOnly`].
+    pub token: CheckpointToken,
+    /// What the index checkpoint wrote where (offsets, sizes, checksums).
+    pub info: IndexCheckpointInfo,
+    /// The log tail when that index checkpoint started: replay must start at or below it.
+    pub start_address: u64,
+    /// The segment size of the index device (its files are `index.<n>`, each holding device
+    /// bytes `[n * segment_size, (n + 1) * segment_size)`).
+    pub segment_size: u64,
+}
+
+/// One session's CPR cut: every operation of session `id` with a serial number `<= serial`
+/// is in the checkpoint, none after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionCut {
+    /// The session's id.
+    pub id: u64,
+    /// The serial number of the session's last operation in the checkpoint's version.
+    pub serial: u64,
+}
+
+/// The metadata of one checkpoint, persisted as `<checkpoint>/meta` by
+/// [`StoreLayout::write_meta`](crate::StoreLayout::write_meta) in the
+/// [codec](crate::codec) format. [`validate`](crate::validate()) states its rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// The checkpoint's name; its version equals [`version`](Self::version).
+    pub token: CheckpointToken,
+    /// The CPR version `v` the checkpoint captures.
+    pub version: u64,
+    /// What the checkpoint contains.
+    pub kind: CheckpointKind,
+    /// How the log part was made durable; `None` exactly for [`CheckpointKind::IndexOnly`].
+    pub log_mode: Option<LogMode>,
+    /// Wall-clock creation time, milliseconds since the Unix epoch (informational).
+    pub created_unix_ms: u64,
+    /// The log's begin address (everything below it was truncated).
+    pub begin_address: u64,
+    /// The log tail when the checkpoint started; recovery replays from here.
+    pub start_address: u64,
+    /// The log device holds everything below this address.
+    pub flushed_address: u64,
+    /// The end of the checkpoint's log. In snapshot mode the snapshot covers
+    /// `[snapshot_start, final_address)`.
+    pub final_address: u64,
+    /// The log address stored at offset 0 of the snapshot device (`faster_hlog`'s
+    /// `SnapshotInfo::base`: log address `a` is at device offset `a - snapshot_start`);
+    /// `Some` exactly in [`LogMode::Snapshot`].
+    pub snapshot_start: Option<u64>,
+    /// The segment size of the snapshot device (files `snapshot.<n>` in the snapshot
+    /// directory); `Some` exactly in [`LogMode::Snapshot`].
+    pub snapshot_segment_size: Option<u64>,
+    /// Bytes the log part wrote (flush or snapshot), informational.
+    pub log_bytes_written: u64,
+    /// The index part; `None` only if the kind has none (never, for the current kinds).
+    pub index: Option<IndexPart>,
+    /// Bytes the index part wrote, informational (0 when an earlier index is reused).
+    pub index_bytes_written: u64,
+    /// Every session's cut at version `v`; ids are unique.
+    pub sessions: Vec<SessionCut>,
+    /// The hybrid log's page size in bytes (a power of two, at least 512).
+    pub page_size: u64,
+}
+
+impl CheckpointMeta {
+    /// Whether the checkpoint has a log part (everything but [`CheckpointKind::IndexOnly`]).
+    pub fn has_log(&self) -> bool {
+        self.kind != CheckpointKind::IndexOnly
+    }
+
+    /// The cut of session `id`, if the checkpoint has one.
+    pub fn session(&self, id: u64) -> Option<SessionCut> {
+        self.sessions.iter().copied().find(|s| s.id == id)
+    }
+}
