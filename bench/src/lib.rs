@@ -11,7 +11,7 @@
 //! | [`workload`] | workloads A (50/50), B (95/5), C (100% reads), RMW; pre-generated streams |
 //! | [`peers`] | the systems under test and the store's benchmark configuration |
 //! | [`runner`] | load, timed cells, sampled latency, consistency checks, peak RSS |
-//! | [`report`] | the aligned table, `--json`, the child-process line format |
+//! | [`report`] | the aligned table, `--json` (serde_json), the child-process hand-off |
 //!
 //! The binary is `ycsb` (`cargo run --release -p faster-bench --bin ycsb -- --help`).
 //!
@@ -25,5 +25,8 @@ pub mod workload;
 pub mod zipf;
 
 pub use peers::{BenchError, DashMapPeer, FasterStore, System, SystemKind, Worker};
-pub use runner::{BenchConfig, CellResult, LoadResult, RmwCheck, SystemReport, run_system};
+pub use runner::{
+    BenchConfig, CellResult, CheckpointMode, CheckpointRecord, CheckpointRun, LoadResult, RmwCheck,
+    SystemReport, parse_duration, run_system,
+};
 pub use workload::{Dist, Op, OpStream, Workload};

@@ -32,6 +32,11 @@ pub trait System: Sync {
     fn batched(&self) -> bool {
         false
     }
+    /// The `faster` store behind this system, if it is one: the runner checkpoints it in the
+    /// checkpoint runs ([`crate::BenchConfig::checkpoint_every`]).
+    fn store(&self) -> Option<&FasterKv> {
+        None
+    }
 }
 
 /// One thread's operations. Failures of the store panic: a benchmark has no way to go on.
@@ -217,6 +222,10 @@ impl System for FasterStore {
             session: self.kv.start_session(),
         }
     }
+
+    fn store(&self) -> Option<&FasterKv> {
+        Some(&self.kv)
+    }
 }
 
 impl Worker for FasterWorker {
@@ -272,6 +281,10 @@ impl System for FasterBatchStore {
 
     fn batched(&self) -> bool {
         true
+    }
+
+    fn store(&self) -> Option<&FasterKv> {
+        Some(&self.0.kv)
     }
 }
 

@@ -1,10 +1,13 @@
-//! Reports: the aligned human table, the `--json` document, and the line format a child
-//! process (one per system, for a per-system peak RSS) hands its results back in.
+//! Reports: the aligned human table, the `--json` document, and the line a child process
+//! (one per system, for a per-system peak RSS) hands its results back in; both JSON, with
+//! `serde_json`.
 
 use std::fmt::Write as _;
 
+use serde_json::{Value, json};
+
 use crate::peers::{BenchError, SystemKind};
-use crate::runner::{BenchConfig, CellResult, LoadResult, RmwCheck, SystemReport};
+use crate::runner::{BenchConfig, CellResult, CheckpointRun, SystemReport};
 
 /// `faster`'s throughput over `cell`'s system's in the same (workload, distribution,
 /// threads) cell of the run, if the store ran that cell.
@@ -113,216 +116,255 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
             check
         );
     }
+    checkpoint_table(cfg, reports, &mut out);
     out
 }
 
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(o, "\\u{:04x}", c as u32);
-            }
-            c => o.push(c),
-        }
+/// Ratio of a checkpoint run's throughput to its cell's, and the dip in percent.
+fn checkpoint_ratio(c: &CellResult, k: &CheckpointRun) -> Option<(f64, f64)> {
+    let base = c.mops();
+    (base > 0.0).then(|| {
+        let r = k.run.mops() / base;
+        (r, (1.0 - r) * 100.0)
+    })
+}
+
+fn checkpoint_table(cfg: &BenchConfig, reports: &[SystemReport], out: &mut String) {
+    let rows: Vec<(&CellResult, &CheckpointRun)> = reports
+        .iter()
+        .flat_map(|r| &r.cells)
+        .filter_map(|c| Some((c, c.checkpoint.as_ref()?)))
+        .collect();
+    if rows.is_empty() {
+        return;
     }
-    o.push('"');
-    o
-}
-
-fn json_f64(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "null".into()
-    }
-}
-
-fn json_opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "null".into(), |v| v.to_string())
-}
-
-/// The JSON report: the configuration, then each system's load, peak RSS and cells (each with
-/// `mops`, `p50_ns`, `p99_ns` and `faster_ratio`, the store's throughput over this system's).
-pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bool) -> String {
-    let list = |v: Vec<String>| v.join(",");
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "{{\"config\":{{\"keys\":{},\"seconds\":{},\"workloads\":[{}],\"dists\":[{}],\
-         \"threads\":[{}],\"stream_len\":{},\"seed\":{},\"verify\":{},\"latency_sample_every\":{},\
-         \"rss_per_process\":{}}},\"systems\":[",
-        cfg.keys,
-        json_f64(cfg.seconds),
-        list(cfg.workloads.iter().map(|w| json_str(w.name())).collect()),
-        list(cfg.dists.iter().map(|d| json_str(d.name())).collect()),
-        list(cfg.threads.iter().map(|t| t.to_string()).collect()),
-        cfg.stream_len,
-        cfg.seed,
-        cfg.verify,
-        crate::runner::CHUNK,
-        separate_processes
-    );
-    for (i, r) in reports.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(
-            out,
-            "{{\"system\":{},\"peak_rss_kib\":{},\"load\":{{\"keys\":{},\"threads\":{},\"secs\":{},\"mops\":{}}},\"cells\":[",
-            json_str(&r.system),
-            json_opt(r.peak_rss_kib),
-            r.load.keys,
-            r.load.threads,
-            json_f64(r.load.secs),
-            json_f64(r.load.mops())
-        );
-        for (j, c) in r.cells.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
-            }
-            let check = c.rmw_check.map_or_else(
-                || "null".into(),
-                |k| {
-                    format!(
-                        "{{\"expected\":{},\"observed\":{}}}",
-                        k.expected, k.observed
-                    )
-                },
-            );
-            let _ = write!(
-                out,
-                "{{\"workload\":{},\"dist\":{},\"threads\":{},\"ops\":{},\"reads\":{},\"read_hits\":{},\
-                 \"upserts\":{},\"rmws\":{},\"secs\":{},\"mops\":{},\"p50_ns\":{},\"p99_ns\":{},\
-                 \"latency_samples\":{},\"faster_ratio\":{},\"rmw_check\":{}}}",
-                json_str(c.workload.name()),
-                json_str(c.dist.name()),
-                c.threads,
-                c.ops,
-                c.reads,
-                c.read_hits,
-                c.upserts,
-                c.rmws,
-                json_f64(c.secs),
-                json_f64(c.mops()),
-                c.p50_ns,
-                c.p99_ns,
-                c.samples,
-                store_ratio(reports, c).map_or_else(|| "null".into(), json_f64),
-                check
-            );
-        }
-        out.push_str("]}");
-    }
-    out.push_str("]}");
-    out
-}
-
-/// Encodes a report as tab-separated lines (`LOAD`, `RSS`, `CELL`), for a child process to
-/// hand back on its standard output.
-pub fn encode(r: &SystemReport) -> String {
-    let mut out = String::new();
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "LOAD\t{}\t{}\t{}\t{}",
-        r.system, r.load.keys, r.load.threads, r.load.secs
+        "checkpoints: each cell run again with a full {} checkpoint every {} s (min/median/max \
+         duration; bytes written by all of the run's checkpoints, index + log)",
+        cfg.checkpoint_mode,
+        cfg.checkpoint_every.map_or(0.0, |d| d.as_secs_f64())
     );
-    let _ = writeln!(out, "RSS\t{}", json_opt(r.peak_rss_kib));
-    for c in &r.cells {
-        let (e, o) = c.rmw_check.map_or(("-".to_string(), "-".to_string()), |k| {
-            (k.expected.to_string(), k.observed.to_string())
-        });
+    let _ = writeln!(
+        out,
+        "{:<8} {:<8} {:>7} {:<12} {:>9} {:>9} {:>7} {:>7} {:>5} {:>4} {:>26} {:>20} {:>9} {:>7}",
+        "workload",
+        "dist",
+        "threads",
+        "system",
+        "no-ckpt",
+        "ckpt",
+        "ratio",
+        "dip %",
+        "ckpts",
+        "errs",
+        "duration ms min/med/max",
+        "written MiB idx+log",
+        "ckpt p99",
+        "check"
+    );
+    for (c, k) in rows {
+        let (ratio, dip) = checkpoint_ratio(c, k).map_or_else(
+            || ("-".into(), "-".into()),
+            |(r, d)| (format!("{r:.3}"), format!("{d:.1}")),
+        );
+        let durations = k.duration_ms().map_or_else(
+            || "-".into(),
+            |(lo, med, hi)| format!("{lo:.0}/{med:.0}/{hi:.0}"),
+        );
+        let (ib, lb) = k.bytes_written();
+        let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+        let check = match k.run.rmw_check {
+            Some(x) if x.expected == x.observed => "ok",
+            Some(_) => "FAILED",
+            None => "",
+        };
         let _ = writeln!(
             out,
-            "CELL\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            c.system,
-            c.workload,
-            c.dist,
+            "{:<8} {:<8} {:>7} {:<12} {:>9.3} {:>9.3} {:>7} {:>7} {:>5} {:>4} {:>26} {:>20} {:>9} {:>7}",
+            c.workload.name(),
+            c.dist.name(),
             c.threads,
-            c.ops,
-            c.reads,
-            c.read_hits,
-            c.upserts,
-            c.rmws,
-            c.secs,
-            c.p50_ns,
-            c.p99_ns,
-            c.samples,
-            e,
-            o
+            c.system,
+            c.mops(),
+            k.run.mops(),
+            ratio,
+            dip,
+            k.checkpoints.len(),
+            k.errors.len(),
+            durations,
+            format!("{:.1}+{:.1}", mib(ib), mib(lb)),
+            k.run.p99_ns,
+            check
         );
     }
-    out
+    for (c, k) in reports
+        .iter()
+        .flat_map(|r| &r.cells)
+        .filter_map(|c| Some((c, c.checkpoint.as_ref()?)))
+    {
+        for e in &k.errors {
+            let _ = writeln!(
+                out,
+                "checkpoint error: {} {} {} {}t: {e}",
+                c.system, c.workload, c.dist, c.threads
+            );
+        }
+    }
 }
 
-fn field<T: std::str::FromStr>(f: &[&str], i: usize) -> Result<T, BenchError>
-where
-    T::Err: std::fmt::Display,
-{
-    let s = f
-        .get(i)
-        .ok_or_else(|| format!("missing field {i} in {f:?}"))?;
-    s.parse()
-        .map_err(|e| format!("field {i} ({s:?}): {e}").into())
+/// The `checkpoint` object of a cell in the JSON report.
+fn checkpoint_json(c: &CellResult, k: &CheckpointRun) -> Value {
+    let (ib, lb) = k.bytes_written();
+    let (ratio, dip) = checkpoint_ratio(c, k).unzip();
+    let run = &k.run;
+    json!({
+        "mode": k.mode,
+        "every_ms": k.every_ms,
+        "mops_without": c.mops(),
+        "mops_with": run.mops(),
+        "ratio": ratio,
+        "dip_pct": dip,
+        "taken": k.checkpoints.len(),
+        "failed": k.errors.len(),
+        "errors": k.errors,
+        "duration_ms": k.duration_ms().map(|(min, median, max)| {
+            json!({"min": min, "median": median, "max": max})
+        }),
+        "bytes_written": {"index": ib, "log": lb, "total": ib + lb},
+        "checkpoints": k.checkpoints,
+        "run": {
+            "ops": run.ops,
+            "reads": run.reads,
+            "read_hits": run.read_hits,
+            "upserts": run.upserts,
+            "rmws": run.rmws,
+            "secs": run.secs,
+            "mops": run.mops(),
+            "p50_ns": run.p50_ns,
+            "p99_ns": run.p99_ns,
+            "latency_samples": run.samples,
+            "rmw_check": run.rmw_check,
+        },
+    })
+}
+
+/// The JSON report (built with `serde_json`): the configuration, then each system's load,
+/// peak RSS and cells (each with `mops`, `p50_ns`, `p99_ns` and `faster_ratio`, the store's
+/// throughput over this system's, and `checkpoint`: `null`, or the checkpoint run's
+/// `mops_without`, `mops_with`, `ratio`, `dip_pct`, `taken`, `failed`, `errors`,
+/// `duration_ms` {min, median, max}, `bytes_written` {index, log, total}, and each of its
+/// `checkpoints` {version, at_secs, duration_ms, index_bytes, log_bytes}).
+pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bool) -> String {
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let systems: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            let cells: Vec<Value> = r
+                .cells
+                .iter()
+                .map(|c| {
+                    json!({
+                        "workload": c.workload,
+                        "dist": c.dist,
+                        "threads": c.threads,
+                        "ops": c.ops,
+                        "reads": c.reads,
+                        "read_hits": c.read_hits,
+                        "upserts": c.upserts,
+                        "rmws": c.rmws,
+                        "secs": c.secs,
+                        "mops": c.mops(),
+                        "p50_ns": c.p50_ns,
+                        "p99_ns": c.p99_ns,
+                        "latency_samples": c.samples,
+                        "faster_ratio": store_ratio(reports, c).and_then(finite),
+                        "rmw_check": c.rmw_check,
+                        "checkpoint": c.checkpoint.as_ref().map(|k| checkpoint_json(c, k)),
+                    })
+                })
+                .collect();
+            json!({
+                "system": r.system,
+                "peak_rss_kib": r.peak_rss_kib,
+                "load": {
+                    "keys": r.load.keys,
+                    "threads": r.load.threads,
+                    "secs": r.load.secs,
+                    "mops": finite(r.load.mops()),
+                },
+                "cells": cells,
+            })
+        })
+        .collect();
+    json!({
+        "config": {
+            "keys": cfg.keys,
+            "seconds": finite(cfg.seconds),
+            "workloads": cfg.workloads,
+            "dists": cfg.dists,
+            "threads": cfg.threads,
+            "stream_len": cfg.stream_len,
+            "seed": cfg.seed,
+            "verify": cfg.verify,
+            "latency_sample_every": crate::runner::CHUNK,
+            "rss_per_process": separate_processes,
+            "checkpoint_every_ms": cfg.checkpoint_every.map(|d| d.as_secs_f64() * 1e3),
+            "checkpoint_mode": cfg.checkpoint_mode,
+        },
+        "systems": systems,
+    })
+    .to_string()
+}
+
+/// The prefix of the line that carries a child process's report.
+const REPORT_LINE: &str = "REPORT\t";
+
+/// Encodes a report as one line, `REPORT\t` and the report in JSON, for a child process to
+/// hand back on its standard output.
+pub fn encode(r: &SystemReport) -> String {
+    let body = serde_json::to_string(r).expect("a report serialises to JSON");
+    format!("{REPORT_LINE}{body}\n")
 }
 
 /// Decodes [`encode`]'s output (other lines are ignored).
 pub fn decode(text: &str) -> Result<SystemReport, BenchError> {
-    let mut load = None;
-    let mut rss = None;
-    let mut cells = Vec::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f[0] {
-            "LOAD" => {
-                load = Some((
-                    f.get(1).copied().unwrap_or_default().to_string(),
-                    LoadResult {
-                        keys: field(&f, 2)?,
-                        threads: field(&f, 3)?,
-                        secs: field(&f, 4)?,
-                    },
-                ))
-            }
-            "RSS" => rss = f.get(1).and_then(|v| v.parse().ok()),
-            "CELL" => cells.push(CellResult {
-                system: f.get(1).copied().unwrap_or_default().to_string(),
-                workload: field(&f, 2)?,
-                dist: field(&f, 3)?,
-                threads: field(&f, 4)?,
-                ops: field(&f, 5)?,
-                reads: field(&f, 6)?,
-                read_hits: field(&f, 7)?,
-                upserts: field(&f, 8)?,
-                rmws: field(&f, 9)?,
-                secs: field(&f, 10)?,
-                p50_ns: field(&f, 11)?,
-                p99_ns: field(&f, 12)?,
-                samples: field(&f, 13)?,
-                rmw_check: match (field::<u64>(&f, 14), field::<u64>(&f, 15)) {
-                    (Ok(expected), Ok(observed)) => Some(RmwCheck { expected, observed }),
-                    _ => None,
-                },
-            }),
-            _ => {}
-        }
-    }
-    let (system, load) = load.ok_or("no LOAD line in the child's output")?;
-    Ok(SystemReport {
-        system,
-        load,
-        cells,
-        peak_rss_kib: rss,
-    })
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix(REPORT_LINE))
+        .ok_or("no REPORT line in the child's output")?;
+    Ok(serde_json::from_str(line)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::{CheckpointMode, CheckpointRecord, LoadResult, RmwCheck};
     use crate::workload::{Dist, Workload};
+
+    fn cell(system: &str, mops: u64) -> CellResult {
+        CellResult {
+            system: system.into(),
+            workload: Workload::Rmw,
+            dist: Dist::Zipf,
+            threads: 2,
+            ops: mops * 1_000_000,
+            reads: 0,
+            read_hits: 0,
+            upserts: 0,
+            rmws: mops * 1_000_000,
+            secs: 1.0,
+            p50_ns: 100,
+            p99_ns: 900,
+            samples: 7,
+            rmw_check: Some(RmwCheck {
+                expected: 3,
+                observed: 3,
+            }),
+            checkpoint: None,
+        }
+    }
 
     fn sample(system: &str, mops: u64) -> SystemReport {
         SystemReport {
@@ -332,25 +374,7 @@ mod tests {
                 threads: 1,
                 secs: 0.5,
             },
-            cells: vec![CellResult {
-                system: system.into(),
-                workload: Workload::Rmw,
-                dist: Dist::Zipf,
-                threads: 2,
-                ops: mops * 1_000_000,
-                reads: 0,
-                read_hits: 0,
-                upserts: 0,
-                rmws: mops * 1_000_000,
-                secs: 1.0,
-                p50_ns: 100,
-                p99_ns: 900,
-                samples: 7,
-                rmw_check: Some(RmwCheck {
-                    expected: 3,
-                    observed: 3,
-                }),
-            }],
+            cells: vec![cell(system, mops)],
             peak_rss_kib: Some(2048),
         }
     }
@@ -365,7 +389,53 @@ mod tests {
         let cfg = BenchConfig::smoke("/tmp".into());
         let t = table(&cfg, &reports, true);
         assert!(t.contains("2.00x") && t.contains("ok"), "{t}");
-        let j = json(&cfg, &reports, true);
-        assert!(j.contains("\"faster_ratio\":2") && j.starts_with('{') && j.ends_with('}'));
+        assert!(!t.contains("checkpoints:"), "{t}");
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
+        assert_eq!(j["systems"][1]["cells"][0]["faster_ratio"], 2.0);
+        assert_eq!(j["systems"][0]["cells"][0]["checkpoint"], Value::Null);
+    }
+
+    #[test]
+    fn checkpoint_run_is_reported() {
+        let mut r = sample("faster", 4);
+        let record = |ms: f64| CheckpointRecord {
+            version: 1,
+            at_secs: 0.5,
+            duration_ms: ms,
+            index_bytes: 1 << 20,
+            log_bytes: 2 << 20,
+        };
+        r.cells[0].checkpoint = Some(CheckpointRun {
+            mode: CheckpointMode::Snapshot,
+            every_ms: 500.0,
+            run: Box::new(cell("faster", 3)),
+            checkpoints: vec![record(30.0), record(10.0), record(20.0)],
+            errors: vec!["at 1.5 s: timed out".into()],
+        });
+        assert_eq!(decode(&encode(&r)).expect("decode"), r);
+        let mut cfg = BenchConfig::smoke("/tmp".into());
+        cfg.checkpoint_every = Some(std::time::Duration::from_millis(500));
+        cfg.checkpoint_mode = CheckpointMode::Snapshot;
+        let reports = vec![r];
+        let t = table(&cfg, &reports, true);
+        assert!(
+            t.contains("snapshot") && t.contains("0.750") && t.contains("25.0"),
+            "{t}"
+        );
+        assert!(
+            t.contains("10/20/30") && t.contains("3.0+6.0") && t.contains("timed out"),
+            "{t}"
+        );
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
+        assert_eq!(j["config"]["checkpoint_mode"], "snapshot");
+        let k = &j["systems"][0]["cells"][0]["checkpoint"];
+        assert_eq!(k["taken"], 3);
+        assert_eq!(k["failed"], 1);
+        assert_eq!(k["mops_without"], 4.0);
+        assert_eq!(k["mops_with"], 3.0);
+        assert_eq!(k["dip_pct"], 25.0);
+        assert_eq!(k["duration_ms"]["median"], 20.0);
+        assert_eq!(k["bytes_written"]["total"], 9u64 << 20);
+        assert_eq!(k["checkpoints"].as_array().map(Vec::len), Some(3));
     }
 }

@@ -11,13 +11,22 @@
 //! of a few hundred nanoseconds, so only the first operation of each chunk, one in
 //! [`CHUNK`] = 256, is timed with [`Instant`] and recorded in an HDR histogram (3 significant
 //! digits); the percentiles are those of this uniform 1/256 sample.
+//!
+//! **Checkpoints.** With [`BenchConfig::checkpoint_every`], every cell of a system backed by
+//! the store runs twice: as usual, then again from the start of the same streams with one more
+//! thread that, every interval of the timed phase, takes a full checkpoint
+//! (`checkpoint_with(..)?.wait()`, fold-over or snapshot per [`BenchConfig::checkpoint_mode`])
+//! and records its duration and bytes written, or its error. The checkpoints are deleted after
+//! the run, untimed, so a long matrix does not fill the disk.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
+use faster::{CheckpointOptions, LogCapture};
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 use crate::peers::{BenchError, DashMapPeer, FasterStore, System, SystemKind, Worker};
 use crate::workload::{Dist, Op, OpStream, Workload, generate_streams};
@@ -48,6 +57,84 @@ pub struct BenchConfig {
     pub verify: bool,
     /// Parent directory of the store's temporary directory.
     pub dir: PathBuf,
+    /// If set, every cell of a store-backed system runs a second time with a checkpoint
+    /// taken every this often ([`CheckpointRun`]).
+    pub checkpoint_every: Option<Duration>,
+    /// How those checkpoints capture the log.
+    pub checkpoint_mode: CheckpointMode,
+}
+
+/// How the benchmark's checkpoints capture the log (`--checkpoint-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckpointMode {
+    /// [`LogCapture::FoldOver`]: flush the log up to the tail (the default).
+    #[default]
+    FoldOver,
+    /// [`LogCapture::Snapshot`]: write the in-memory part of the log to a snapshot file.
+    Snapshot,
+}
+
+impl CheckpointMode {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckpointMode::FoldOver => "fold-over",
+            CheckpointMode::Snapshot => "snapshot",
+        }
+    }
+
+    /// The store's options for a full checkpoint in this mode.
+    pub fn options(self) -> CheckpointOptions {
+        CheckpointOptions::full().with_log(match self {
+            CheckpointMode::FoldOver => LogCapture::FoldOver,
+            CheckpointMode::Snapshot => LogCapture::Snapshot,
+        })
+    }
+}
+
+impl std::fmt::Display for CheckpointMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for CheckpointMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "fold-over" | "foldover" | "fold_over" => Ok(CheckpointMode::FoldOver),
+            "snapshot" => Ok(CheckpointMode::Snapshot),
+            _ => Err(format!(
+                "unknown checkpoint mode {s:?} (fold-over, snapshot)"
+            )),
+        }
+    }
+}
+
+/// Parses a duration: `5s`, `500ms`, `1.5s`, `2m`, or a bare number of seconds (`2`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-6)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|e| format!("bad duration {s:?}: {e}"))?;
+    let secs = v * scale;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("bad duration {s:?}: must be positive"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 impl BenchConfig {
@@ -64,6 +151,8 @@ impl BenchConfig {
             seed: 0x5EED_CAFE,
             verify: false,
             dir,
+            checkpoint_every: None,
+            checkpoint_mode: CheckpointMode::FoldOver,
         }
     }
 
@@ -89,7 +178,7 @@ impl BenchConfig {
 }
 
 /// The load phase of one system.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadResult {
     /// Keys loaded.
     pub keys: u64,
@@ -107,7 +196,7 @@ impl LoadResult {
 }
 
 /// The consistency check of an RMW cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RmwCheck {
     /// RMWs issued (each adds 1).
     pub expected: u64,
@@ -116,7 +205,7 @@ pub struct RmwCheck {
 }
 
 /// One measured cell.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellResult {
     /// System name.
     pub system: String,
@@ -146,6 +235,69 @@ pub struct CellResult {
     pub samples: u64,
     /// The RMW check, for RMW cells run with [`BenchConfig::verify`].
     pub rmw_check: Option<RmwCheck>,
+    /// The same cell run again with checkpoints ([`BenchConfig::checkpoint_every`]), for
+    /// store-backed systems.
+    pub checkpoint: Option<CheckpointRun>,
+}
+
+/// One checkpoint taken during a checkpoint run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// The version it captured.
+    pub version: u64,
+    /// Seconds from the start of the timed phase to the request.
+    pub at_secs: f64,
+    /// Its duration (`CheckpointInfo::duration`), in milliseconds.
+    pub duration_ms: f64,
+    /// Bytes written for the index.
+    pub index_bytes: u64,
+    /// Bytes of log made durable (the fold-over flush or the snapshot).
+    pub log_bytes: u64,
+}
+
+/// A cell's second run, with a checkpoint every [`CheckpointRun::every_ms`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRun {
+    /// How the checkpoints captured the log.
+    pub mode: CheckpointMode,
+    /// The interval, in milliseconds.
+    pub every_ms: f64,
+    /// The measurement of the run (its own `checkpoint` is `None`).
+    pub run: Box<CellResult>,
+    /// The checkpoints that completed, in order.
+    pub checkpoints: Vec<CheckpointRecord>,
+    /// The checkpoints that failed: their errors, in order.
+    pub errors: Vec<String>,
+}
+
+impl CheckpointRun {
+    /// Checkpoints requested (completed or failed).
+    pub fn attempted(&self) -> usize {
+        self.checkpoints.len() + self.errors.len()
+    }
+
+    /// The minimum, median and maximum duration of the completed checkpoints, in ms.
+    pub fn duration_ms(&self) -> Option<(f64, f64, f64)> {
+        let mut d: Vec<f64> = self.checkpoints.iter().map(|c| c.duration_ms).collect();
+        if d.is_empty() {
+            return None;
+        }
+        d.sort_by(f64::total_cmp);
+        let n = d.len();
+        let median = if n % 2 == 1 {
+            d[n / 2]
+        } else {
+            (d[n / 2 - 1] + d[n / 2]) / 2.0
+        };
+        Some((d[0], median, d[n - 1]))
+    }
+
+    /// Total bytes written by the completed checkpoints: (index, log).
+    pub fn bytes_written(&self) -> (u64, u64) {
+        self.checkpoints
+            .iter()
+            .fold((0, 0), |(i, l), c| (i + c.index_bytes, l + c.log_bytes))
+    }
 }
 
 impl CellResult {
@@ -160,7 +312,7 @@ impl CellResult {
 }
 
 /// Everything measured for one system.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SystemReport {
     /// System name.
     pub system: String,
@@ -318,19 +470,89 @@ pub fn run_cell<S: System>(
     threads: usize,
     duration: Duration,
 ) -> CellResult {
+    run_timed(sys, streams, workload, dist, threads, duration, None).0
+}
+
+/// The outcome of one checkpoint request.
+type Attempt = Result<CheckpointRecord, String>;
+
+/// The checkpoint thread of a checkpoint run: after the barrier, at `every`, `2 * every`, ...
+/// strictly before `duration` (so a 20 s cell with `every` = 5 s takes 3), one full checkpoint
+/// of `kv` in `mode`, waited for; then it waits for `stop`.
+fn checkpoint_loop(
+    kv: &faster::FasterKv,
+    (every, mode): (Duration, CheckpointMode),
+    duration: Duration,
+    stop: &AtomicBool,
+    barrier: &Barrier,
+) -> Vec<Attempt> {
+    let mut out = Vec::new();
+    barrier.wait();
+    let start = Instant::now();
+    let end = start + duration;
+    let mut next = start + every;
+    loop {
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return out;
+            }
+            let now = Instant::now();
+            if now >= next && next < end {
+                break;
+            }
+            if next >= end {
+                std::thread::park();
+                continue;
+            }
+            // The main thread unparks this thread when it raises `stop`.
+            std::thread::park_timeout(next - now);
+        }
+        let at = Instant::now();
+        let attempt = kv
+            .checkpoint_with(mode.options())
+            .and_then(|h| h.wait())
+            .map(|info| CheckpointRecord {
+                version: info.version,
+                at_secs: (at - start).as_secs_f64(),
+                duration_ms: info.duration.as_secs_f64() * 1e3,
+                index_bytes: info.index_bytes,
+                log_bytes: info.log_bytes,
+            })
+            .map_err(|e| format!("at {:.3} s: {e}", (at - start).as_secs_f64()));
+        out.push(attempt);
+        // Fixed rate; an interval a checkpoint overran is skipped.
+        let now = Instant::now();
+        while next <= now {
+            next += every;
+        }
+    }
+}
+
+/// [`run_cell`], with a checkpoint thread if `checkpoints` is given (the interval and mode)
+/// and `sys` is backed by the store; returns the cell and the checkpoint attempts.
+fn run_timed<S: System>(
+    sys: &S,
+    streams: &[OpStream],
+    workload: Workload,
+    dist: Dist,
+    threads: usize,
+    duration: Duration,
+    checkpoints: Option<(Duration, CheckpointMode)>,
+) -> (CellResult, Vec<Attempt>) {
     assert!(
         threads >= 1 && streams.len() >= threads,
         "one stream per thread"
     );
+    let checkpointer = checkpoints.and_then(|(every, mode)| Some((sys.store()?, every, mode)));
     let stop = AtomicBool::new(false);
-    let barrier = Barrier::new(threads + 1);
+    let barrier = Barrier::new(threads + 1 + usize::from(checkpointer.is_some()));
     let merged = Mutex::new((
         ThreadStats::default(),
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("histogram bounds"),
         None::<Instant>,
         None::<Instant>,
     ));
-    std::thread::scope(|s| {
+    let attempts = std::thread::scope(|s| {
         for stream in &streams[..threads] {
             let (stop, barrier, merged) = (&stop, &barrier, &merged);
             s.spawn(move || {
@@ -378,16 +600,29 @@ pub fn run_cell<S: System>(
                 m.3 = Some(m.3.map_or(end, |e| e.max(end)));
             });
         }
+        let ckpt = checkpointer.map(|(kv, every, mode)| {
+            let (stop, barrier) = (&stop, &barrier);
+            s.spawn(move || checkpoint_loop(kv, (every, mode), duration, stop, barrier))
+        });
         barrier.wait();
         std::thread::sleep(duration);
-        stop.store(true, Ordering::Relaxed);
+        stop.store(true, Ordering::Release);
+        if let Some(h) = ckpt {
+            h.thread().unpark();
+            // A checkpoint running at the stop completes (the workers' sessions end) and
+            // counts; it is outside the measured span.
+            h.join()
+                .unwrap_or_else(|_| vec![Err("the checkpoint thread panicked".into())])
+        } else {
+            Vec::new()
+        }
     });
     let (st, hist, start, end) = merged.into_inner().expect("merge lock");
     let secs = match (start, end) {
         (Some(s), Some(e)) => (e - s).as_secs_f64(),
         _ => 0.0,
     };
-    CellResult {
+    let cell = CellResult {
         system: sys.name().to_string(),
         workload,
         dist,
@@ -402,7 +637,9 @@ pub fn run_cell<S: System>(
         p99_ns: hist.value_at_quantile(0.99),
         samples: hist.len(),
         rmw_check: None,
-    }
+        checkpoint: None,
+    };
+    (cell, attempts)
 }
 
 /// Loads `sys` and runs the matrix of `cfg` on it: for each distribution, the streams are
@@ -429,13 +666,52 @@ pub fn run_matrix<S: System>(sys: &S, cfg: &BenchConfig) -> Result<SystemReport,
         for &workload in &cfg.workloads {
             for &threads in &cfg.threads {
                 let check = cfg.verify && workload == Workload::Rmw;
-                let before = check.then(|| sum_values(sys, cfg.keys, max_threads).0);
-                let mut cell = run_cell(sys, &streams, workload, dist, threads.max(1), duration);
-                if let Some(before) = before {
-                    let after = sum_values(sys, cfg.keys, max_threads).0;
-                    cell.rmw_check = Some(RmwCheck {
-                        expected: cell.rmws,
-                        observed: after.wrapping_sub(before),
+                let run = |plan| {
+                    let before = check.then(|| sum_values(sys, cfg.keys, max_threads).0);
+                    let (mut cell, attempts) = run_timed(
+                        sys,
+                        &streams,
+                        workload,
+                        dist,
+                        threads.max(1),
+                        duration,
+                        plan,
+                    );
+                    if let Some(before) = before {
+                        let after = sum_values(sys, cfg.keys, max_threads).0;
+                        cell.rmw_check = Some(RmwCheck {
+                            expected: cell.rmws,
+                            observed: after.wrapping_sub(before),
+                        });
+                    }
+                    (cell, attempts)
+                };
+                let mut cell = run(None).0;
+                if let (Some(every), Some(kv)) = (cfg.checkpoint_every, sys.store()) {
+                    let (with, attempts) = run(Some((every, cfg.checkpoint_mode)));
+                    remove_checkpoints(kv);
+                    let (checkpoints, errors) = attempts.into_iter().fold(
+                        (Vec::new(), Vec::new()),
+                        |(mut ok, mut err), a| {
+                            match a {
+                                Ok(c) => ok.push(c),
+                                Err(e) => err.push(e),
+                            }
+                            (ok, err)
+                        },
+                    );
+                    for e in &errors {
+                        eprintln!(
+                            "ycsb: {} {workload} {dist} {threads}t: checkpoint failed: {e}",
+                            sys.name()
+                        );
+                    }
+                    cell.checkpoint = Some(CheckpointRun {
+                        mode: cfg.checkpoint_mode,
+                        every_ms: every.as_secs_f64() * 1e3,
+                        run: Box::new(with),
+                        checkpoints,
+                        errors,
                     });
                 }
                 cells.push(cell);
@@ -448,6 +724,18 @@ pub fn run_matrix<S: System>(sys: &S, cfg: &BenchConfig) -> Result<SystemReport,
         cells,
         peak_rss_kib: peak_rss_kib(),
     })
+}
+
+/// Deletes the store's checkpoints (untimed, after a checkpoint run): the benchmark never
+/// recovers them, and a long matrix would otherwise fill the disk.
+fn remove_checkpoints(kv: &faster::FasterKv) {
+    let dir = kv.dir().join(faster::recovery::CHECKPOINTS_DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            eprintln!("ycsb: could not remove {}: {e}", dir.display());
+        }
+        _ => {}
+    }
 }
 
 /// Builds system `kind` (the store in a temporary directory under `cfg.dir`) and runs

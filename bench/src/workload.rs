@@ -11,6 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::zipf::{ScrambledZipfian, SplitMix64, ZIPF_THETA};
 
 /// Keys must fit in the low 48 bits of a stream entry.
@@ -19,7 +21,8 @@ const KEY_BITS: u32 = 48;
 const KEY_MASK: u64 = MAX_KEYS - 1;
 
 /// A YCSB workload: its mix of operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Workload {
     /// YCSB-A: 50% reads, 50% upserts.
     A,
@@ -99,7 +102,8 @@ impl FromStr for Workload {
 }
 
 /// How keys are chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Dist {
     /// Scrambled Zipfian with theta = 0.99 ([`ScrambledZipfian`]).
     Zipf,

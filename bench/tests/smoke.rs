@@ -52,3 +52,84 @@ fn smoke_matrix_does_work_and_counts_add_up() {
     );
     assert!(report::json(&cfg, &reports, false).contains("\"faster_ratio\""));
 }
+
+/// The `ycsb` binary with `--checkpoint-every 200ms` on a tiny RMW cell (store in its own
+/// child process, as in a real run): the JSON report carries the checkpoint run, with at
+/// least one checkpoint, no failures, and consistent counters.
+#[test]
+fn checkpoint_cell_reports_checkpoints() {
+    let target = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ycsb"))
+        .args([
+            "--keys",
+            "20000",
+            "--seconds",
+            "0.6",
+            "--workload",
+            "rmw",
+            "--dist",
+            "zipf",
+            "--threads",
+            "1",
+            "--systems",
+            "faster",
+            "--stream-len",
+            "65536",
+            "--verify",
+            "--checkpoint-every",
+            "200ms",
+            "--json",
+            "--dir",
+        ])
+        .arg(target.path())
+        .output()
+        .expect("run ycsb");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ycsb failed: {stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(j["config"]["checkpoint_every_ms"], 200.0, "{j}");
+    assert_eq!(j["config"]["checkpoint_mode"], "fold-over", "{j}");
+    let cell = &j["systems"][0]["cells"][0];
+    let k = &cell["checkpoint"];
+    for field in [
+        "mops_without",
+        "mops_with",
+        "ratio",
+        "dip_pct",
+        "taken",
+        "failed",
+        "duration_ms",
+        "bytes_written",
+        "checkpoints",
+        "run",
+    ] {
+        assert!(!k[field].is_null(), "checkpoint.{field} missing: {k}");
+    }
+    let taken = k["taken"].as_u64().expect("taken");
+    assert!(taken >= 1, "no checkpoint taken: {k}");
+    assert_eq!(k["failed"], 0, "{k}");
+    assert_eq!(
+        k["checkpoints"].as_array().map(Vec::len),
+        Some(taken as usize)
+    );
+    assert_eq!(k["mops_without"], cell["mops"], "{k}");
+    assert!(k["mops_with"].as_f64().expect("mops_with") > 0.0, "{k}");
+    let first = &k["checkpoints"][0];
+    assert!(
+        first["duration_ms"].as_f64().expect("duration") > 0.0,
+        "{k}"
+    );
+    assert!(
+        first["index_bytes"].as_u64().expect("index bytes") > 0,
+        "{k}"
+    );
+    assert_eq!(
+        k["bytes_written"]["total"].as_u64(),
+        Some(
+            k["bytes_written"]["index"].as_u64().expect("index")
+                + k["bytes_written"]["log"].as_u64().expect("log")
+        )
+    );
+    let check = &k["run"]["rmw_check"];
+    assert_eq!(check["expected"], check["observed"], "increments lost: {k}");
+}

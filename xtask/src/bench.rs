@@ -15,7 +15,9 @@
 //!   2 threads, 8-byte keys and values, against `dashmap` in the same run
 //!   (and `oxifaster` with `--features oxifaster`, built only on request).
 //!   Takes `--smoke`, `--json`, `--seconds S`, `--keys N`, `--workload`,
-//!   `--dist`, `--threads`, `--systems`, `--verify`, `--dir`.
+//!   `--dist`, `--threads`, `--systems`, `--verify`, `--dir`, and
+//!   `--checkpoint-every D` (`5s`, `500ms`, `2`) with `--checkpoint-mode
+//!   fold-over|snapshot`: each store cell again with a checkpoint every D.
 
 use crate::cmd;
 

@@ -30,6 +30,11 @@ USAGE: ycsb [OPTIONS]
   --smoke             a small, quick matrix (a few seconds)
   --dir PATH          parent of the store's temporary directory (default <workspace>/target/ycsb)
   --json              print a JSON report instead of the table
+  --checkpoint-every D  run every cell of faster and faster-batch twice: as usual, then with
+                      a full checkpoint (store.checkpoint_with(..).wait()) every D of the timed
+                      phase (D: 5s, 500ms, or seconds: 2); reports both throughputs, the dip,
+                      and the checkpoints' count, durations and bytes written
+  --checkpoint-mode M fold-over (default) or snapshot: how those checkpoints capture the log
   --in-process        run every system in this process (peak RSS is then process-wide)
   -h, --help          this help
 ";
@@ -48,6 +53,8 @@ struct Args {
     smoke: bool,
     dir: Option<PathBuf>,
     json: bool,
+    checkpoint_every: Option<std::time::Duration>,
+    checkpoint_mode: Option<faster_bench::CheckpointMode>,
     in_process: bool,
     child: Option<SystemKind>,
     help: bool,
@@ -97,6 +104,19 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             "--verify" => a.verify = true,
             "--smoke" => a.smoke = true,
             "--json" => a.json = true,
+            "--checkpoint-every" => {
+                a.checkpoint_every = Some(
+                    faster_bench::parse_duration(&value()?)
+                        .map_err(|e| format!("--checkpoint-every: {e}"))?,
+                )
+            }
+            "--checkpoint-mode" => {
+                a.checkpoint_mode = Some(
+                    value()?
+                        .parse()
+                        .map_err(|e| format!("--checkpoint-mode: {e}"))?,
+                )
+            }
             "--in-process" => a.in_process = true,
             "-h" | "--help" => a.help = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
@@ -139,6 +159,10 @@ fn config(a: &Args) -> Result<BenchConfig, String> {
         c.seed = s;
     }
     c.verify |= a.verify;
+    c.checkpoint_every = a.checkpoint_every;
+    if let Some(m) = a.checkpoint_mode {
+        c.checkpoint_mode = m;
+    }
     if c.keys == 0 || c.keys > faster_bench::workload::MAX_KEYS {
         return Err("--keys must lie in [1, 2^48]".into());
     }
@@ -185,11 +209,18 @@ fn run() -> Result<(), BenchError> {
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let mut reports = Vec::new();
     for kind in systems {
+        let twice = cfg.checkpoint_every.is_some()
+            && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch);
         eprintln!(
-            "ycsb: {kind}: loading {} keys, then {} cells of {} s ...",
+            "ycsb: {kind}: loading {} keys, then {} cells of {} s{} ...",
             cfg.keys,
             cfg.workloads.len() * cfg.dists.len() * cfg.threads.len(),
-            cfg.seconds
+            cfg.seconds,
+            if twice {
+                ", each run twice (without and with checkpoints)"
+            } else {
+                ""
+            }
         );
         let r = if args.in_process {
             run_system(kind, &cfg)?
@@ -204,12 +235,20 @@ fn run() -> Result<(), BenchError> {
     } else {
         print!("{}", report::table(&cfg, &reports, separate));
     }
-    let failed = reports
-        .iter()
-        .flat_map(|r| &r.cells)
-        .any(|c| c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed));
+    let bad = |c: &faster_bench::CellResult| {
+        c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed)
+    };
+    let failed = reports.iter().flat_map(|r| &r.cells).any(|c| {
+        bad(c)
+            || c.checkpoint
+                .as_ref()
+                .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
+    });
     if failed {
-        return Err("a cell did no work or failed its RMW check".into());
+        return Err(
+            "a cell did no work, failed its RMW check, or had a checkpoint fail (see the report)"
+                .into(),
+        );
     }
     Ok(())
 }

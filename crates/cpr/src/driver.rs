@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use crate::error::CprError;
-use crate::fence;
 use crate::machine::Cpr;
 use crate::state::{Action, Phase, SystemState};
 
@@ -30,8 +29,11 @@ pub trait CheckpointHooks {
     fn write_index(&mut self, version: u64) -> Result<(), Self::Error>;
     /// WAIT_FLUSH: every session has crossed its cut and drained its pending
     /// operations; make the log of version `version` durable (fold-over flush
-    /// or snapshot) and note its final address.
-    fn write_log(&mut self, version: u64) -> Result<(), Self::Error>;
+    /// or snapshot) and note its final address. Called repeatedly until it
+    /// returns `Ok(true)`: between calls the driver stops idle sessions from
+    /// holding back the epoch (a flush waits for every protected participant)
+    /// and waits briefly, so each call should do one bounded step.
+    fn write_log(&mut self, version: u64) -> Result<bool, Self::Error>;
     /// PERSISTENCE_CALLBACK: write the metadata (durably, last) that makes the
     /// checkpoint valid, with every session's cut.
     fn write_metadata(&mut self, version: u64, sessions: &[SessionCut]) -> Result<(), Self::Error>;
@@ -168,6 +170,12 @@ impl Cpr {
         loop {
             let g = s.load();
             debug_assert!(g.version == version && g.phase != Phase::Rest, "{g:?}");
+            if matches!(g.phase, Phase::IndexChkpt | Phase::WaitFlush) {
+                // (Each round also resets the members' fast-path caches: cheap, a slow
+                // path per member per round.)
+                // Idle sessions must not hold back the epoch while the store works.
+                self.take_over_round(g);
+            }
             match g.phase {
                 Phase::IndexChkpt => match hooks.write_index(version) {
                     Ok(()) => {
@@ -176,13 +184,21 @@ impl Cpr {
                     Err(e) => return Err(fail(g, e)),
                 },
                 Phase::WaitFlush => match hooks.write_log(version) {
-                    Ok(()) => {
+                    Ok(true) => {
+                        s.restore_round();
                         s.advance(g);
                     }
-                    Err(e) => return Err(fail(g, e)),
+                    Ok(false) => {
+                        let io = hooks.help();
+                        wait(Deadline::Never, io);
+                    }
+                    Err(e) => {
+                        s.restore_round();
+                        return Err(fail(g, e));
+                    }
                 },
                 Phase::PersistenceCallback => {
-                    let sessions = s.cuts(version);
+                    let sessions = s.cuts(version, g);
                     return match hooks.write_metadata(version, &sessions) {
                         Ok(()) => {
                             s.advance(g);
@@ -205,11 +221,7 @@ impl Cpr {
                         s.advance(g);
                         continue;
                     }
-                    if fence::heavy() {
-                        for m in s.members() {
-                            s.take_over(&m, g);
-                        }
-                    }
+                    self.take_over_round(g);
                     if s.epoch.try_complete_phase(g.token()) {
                         s.advance(g);
                         continue;
@@ -240,6 +252,11 @@ impl Cpr {
                 });
             }
         }
+    }
+
+    /// Acts for every idle member at state `g` (see the `member` module).
+    fn take_over_round(&self, g: SystemState) {
+        self.shared.take_over_round(g);
     }
 
     /// Gives up the checkpoint at state `g`: back to rest in `v + 1`.

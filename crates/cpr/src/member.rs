@@ -14,11 +14,14 @@
 //!   global state; after clearing the mark, it runs the light fence and reads
 //!   the global state again. If the state differs from its view, it
 //!   synchronises under its member lock.
-//! * The driver publishes a new state, runs the heavy fence, and then, under
-//!   each member's lock, reads `busy`. If the member is not busy and has no
-//!   pending operation, it does that member's work for the phase (for
-//!   IN_PROGRESS: the cut is the member's last serial) and acknowledges the
-//!   phase for it.
+//! * The driver publishes a new state; then, holding every member's lock, it
+//!   resets each member's fast-path cache (so that its next call takes the
+//!   slow path), runs the heavy fence, and reads `busy`. If a member is not
+//!   busy and has no pending operation, the driver does that member's work for
+//!   the phase (for IN_PROGRESS: the cut is the member's last serial),
+//!   acknowledges the phase for it, and clears its epoch protection, so that
+//!   an idle session cannot hold back the log's flush either. The session's
+//!   slow path protects it again before it reads the state or touches data.
 //!
 //! By the fence pair (see [`crate::fence`]), either the driver sees the
 //! session busy (and leaves it alone), or the session's next read of the state
@@ -32,7 +35,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::machine::Shared;
 use crate::state::{Phase, SystemState};
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock, try_lock};
+use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, lock, try_lock};
 use crate::{SessionCut, fence};
 
 const BUSY: u64 = 1;
@@ -44,9 +47,21 @@ const UNSYNCED: u64 = u64::MAX;
 pub(crate) struct Member {
     pub(crate) id: u64,
     slot: usize,
-    busy: CachePadded<AtomicU64>,
-    pending: AtomicU64,
+    /// The words the session's fast path touches, on one cache line.
+    hot: CachePadded<Hot>,
     pub(crate) state: Mutex<MemberState>,
+}
+
+/// The member's fast-path words.
+struct Hot {
+    /// `last serial << 1 | BUSY`, written by the session only.
+    busy: AtomicU64,
+    /// The packed global state the session is synchronised with, or `UNSYNCED`: written by
+    /// the session (under the member lock) and reset to `UNSYNCED` by the driver (under the
+    /// member lock) when it clears the session's epoch protection.
+    cached: AtomicU64,
+    /// The session's number of pending operations, as of its last call.
+    pending: AtomicU64,
 }
 
 /// What the member lock guards.
@@ -60,6 +75,9 @@ pub(crate) struct MemberState {
     pub(crate) cut: Option<(u64, u64)>,
     /// The session has left; nobody may act for it any more.
     pub(crate) left: bool,
+    /// The driver cleared this idle member's epoch protection (WAIT_FLUSH) and must give
+    /// it back (see [`Shared::restore_round`]).
+    pub(crate) stolen: bool,
 }
 
 /// What the session must do to move through the phases: the store's side of
@@ -74,6 +92,13 @@ pub trait SessionWork {
     /// The number of pending operations issued in version `version` or
     /// earlier (WAIT_PENDING waits until it is 0).
     fn pending_up_to(&self, version: u64) -> usize;
+    /// Protects the session's epoch slot again, in full (store, fence,
+    /// revalidate: `faster_epoch::Guard::reprotect`), if the session will touch
+    /// data in this call. [`Membership::sync`] calls it first: the driver may
+    /// have cleared an idle session's protection. At the end of a call (the
+    /// session goes idle) it may do nothing.
+    /// Returns whether it protected.
+    fn protect(&mut self) -> bool;
 }
 
 /// The rules an operation follows in the session's current phase.
@@ -116,9 +141,6 @@ impl Rules {
 pub struct Membership {
     shared: Arc<Shared>,
     member: Arc<Member>,
-    /// The packed global state the session is synchronised with, or
-    /// `UNSYNCED`.
-    cached: u64,
     rules: Rules,
 }
 
@@ -136,13 +158,17 @@ impl Membership {
         let member = Arc::new(Member {
             id,
             slot,
-            busy: CachePadded::new(AtomicU64::new(serial << 1 | BUSY)),
-            pending: AtomicU64::new(0),
+            hot: CachePadded::new(Hot {
+                busy: AtomicU64::new(serial << 1 | BUSY),
+                cached: AtomicU64::new(UNSYNCED),
+                pending: AtomicU64::new(0),
+            }),
             state: Mutex::new(MemberState {
                 view: SystemState::rest(0),
                 acked: 0,
                 cut: None,
                 left: false,
+                stolen: false,
             }),
         });
         let view = {
@@ -157,12 +183,11 @@ impl Membership {
         let mut m = Membership {
             shared,
             member,
-            cached: UNSYNCED,
             rules: Rules::of(view),
         };
         // A new member has nothing pending: acknowledge the current phase.
         let _ = m.sync(serial, &mut NoWork);
-        m.member.busy.store(serial << 1, Ordering::Release);
+        m.member.hot.busy.store(serial << 1, Ordering::Release);
         m
     }
 
@@ -182,9 +207,10 @@ impl Membership {
     /// changed, call [`Membership::sync`] before the operation.
     #[inline]
     pub fn enter(&self, last: u64) -> bool {
-        self.member.busy.store(last << 1 | BUSY, Ordering::Relaxed);
+        let hot = &self.member.hot;
+        hot.busy.store(last << 1 | BUSY, Ordering::Relaxed);
         fence::light();
-        self.shared.state.load(Ordering::Relaxed) == self.cached
+        self.shared.state.load(Ordering::Relaxed) == hot.cached.load(Ordering::Relaxed)
     }
 
     /// Marks the session idle (a call ended; `last` is its last serial,
@@ -193,10 +219,11 @@ impl Membership {
     /// called while idle).
     #[inline]
     pub fn exit(&self, last: u64, pending: usize) -> bool {
-        self.member.pending.store(pending as u64, Ordering::Relaxed);
-        self.member.busy.store(last << 1, Ordering::Release);
+        let hot = &self.member.hot;
+        hot.pending.store(pending as u64, Ordering::Relaxed);
+        hot.busy.store(last << 1, Ordering::Release);
         fence::light();
-        self.shared.state.load(Ordering::Relaxed) == self.cached
+        self.shared.state.load(Ordering::Relaxed) == hot.cached.load(Ordering::Relaxed)
     }
 
     /// Brings the session to the global state, doing each phase's work
@@ -210,10 +237,15 @@ impl Membership {
     ) -> Result<Rules, W::Error> {
         let member = self.member.clone();
         let mut st = lock(&member.state);
+        // Under the lock, so that a takeover round (which clears idle members' protection)
+        // cannot slip in between; before reading the global state (the phase rule).
+        if work.protect() {
+            st.stolen = false;
+        }
         loop {
             let global = self.shared.load();
             if global == st.view && (st.acked >= global.token() || !global.phase.needs_ack()) {
-                self.cached = global.pack();
+                member.hot.cached.store(global.pack(), Ordering::Relaxed);
                 break;
             }
             let acked = self
@@ -223,7 +255,7 @@ impl Membership {
             if !acked {
                 // The phase's condition does not hold yet (pending operations):
                 // stay on the slow path until it does.
-                self.cached = UNSYNCED;
+                member.hot.cached.store(UNSYNCED, Ordering::Relaxed);
                 break;
             }
         }
@@ -281,6 +313,9 @@ impl SessionWork for NoWork {
     fn pending_up_to(&self, _version: u64) -> usize {
         0
     }
+    fn protect(&mut self) -> bool {
+        false
+    }
 }
 
 impl Shared {
@@ -314,7 +349,7 @@ impl Shared {
         if log && view.phase < Phase::InProgress && global.phase >= Phase::InProgress {
             let serial = match last {
                 Some(s) => s,
-                None => member.busy.load(Ordering::Acquire) >> 1,
+                None => member.hot.busy.load(Ordering::Acquire) >> 1,
             };
             st.cut = Some((global.version, serial));
         }
@@ -332,36 +367,80 @@ impl Shared {
         Ok(true)
     }
 
-    /// The driver's attempt to act for an idle member (see the module
-    /// documentation). Call after [`fence::heavy`], which must follow the
-    /// store of `global`. Returns whether the member is at `global` now.
-    pub(crate) fn take_over(&self, member: &Member, global: SystemState) -> bool {
-        let Some(mut st) = try_lock(&member.state) else {
-            return false;
-        };
-        if st.left {
-            return true;
+    /// A round of acting for idle members at state `global` (the driver calls it after
+    /// publishing `global`; see the module documentation):
+    ///
+    /// 1. lock every member it can (members busy in their own slow path are skipped) and
+    ///    reset its fast-path cache, so that its next call takes the slow path;
+    /// 2. one heavy fence;
+    /// 3. for each locked member that is idle (not busy, nothing pending): move it to
+    ///    `global`, acknowledge for it, and clear its epoch protection (an idle session
+    ///    must not hold back the log's flush; its slow path protects it again).
+    pub(crate) fn take_over_round(&self, global: SystemState) {
+        let steal = global.phase == Phase::WaitFlush;
+        let members = self.members();
+        let mut locked: Vec<(&Member, MutexGuard<'_, MemberState>)> = Vec::new();
+        for m in &members {
+            if let Some(st) = try_lock(&m.state) {
+                if !st.left {
+                    m.hot.cached.store(UNSYNCED, Ordering::Relaxed);
+                    locked.push((m, st));
+                }
+            }
         }
-        if st.view == global && (st.acked >= global.token() || !global.phase.needs_ack()) {
-            return true;
+        if !fence::heavy() {
+            // The cross-thread barrier is unavailable: acting for members would be unsound;
+            // sessions acknowledge for themselves.
+            return;
         }
-        if self.load() != global {
-            // `global` is stale: the member may have moved past it already (found by the
-            // loom model `idle_takeover_races_a_waking_session`). Under the member lock the
-            // state cannot move past a phase that still needs this member, so a state that
-            // is still `global` here stays comparable with the member's view.
-            return false;
+        for (m, mut st) in locked {
+            if self.load() != global {
+                // `global` is stale: members may have moved past it already (found by the
+                // loom model `idle_takeover_races_a_waking_session`). Under the member lock
+                // the state cannot move past a phase that still needs this member, so a
+                // state that is still `global` stays comparable with the member's view.
+                return;
+            }
+            if m.hot.busy.load(Ordering::Acquire) & BUSY != 0 {
+                continue;
+            }
+            if m.hot.pending.load(Ordering::Acquire) != 0 {
+                // Not idle: pending operations are the session's to finish, and it keeps
+                // its epoch protection, so that phase scans keep waiting for it.
+                continue;
+            }
+            if st.view != global || (st.acked < global.token() && global.phase.needs_ack()) {
+                match self.step(m, &mut st, global, None, &mut NoWork) {
+                    Ok(_) => {}
+                    Err(never) => match never {},
+                }
+            }
+            if steal && !st.stolen {
+                // Idle and at WAIT_FLUSH: stop it holding back the epoch (the flush waits
+                // for every protected participant). Its next call takes the slow path (its
+                // cache was reset above, before the fence) and protects it again, in full,
+                // before touching anything; the driver gives the protection back after the
+                // flush otherwise (`restore_round`), so that idle members never miss a
+                // phase scan.
+                self.epoch.unprotect_slot(m.slot);
+                st.stolen = true;
+            }
         }
-        if member.busy.load(Ordering::Acquire) & BUSY != 0 {
-            return false;
-        }
-        if member.pending.load(Ordering::Acquire) != 0 {
-            // Not idle: pending operations are the session's to finish.
-            return false;
-        }
-        match self.step(member, &mut st, global, None, &mut NoWork) {
-            Ok(done) => done,
-            Err(never) => match never {},
+    }
+
+    /// Gives back the epoch protection the driver cleared in WAIT_FLUSH: a member still
+    /// idle is protected again on its behalf (it still protects itself in full on its next
+    /// call: its cache stays reset); a member that called in meanwhile protected itself.
+    pub(crate) fn restore_round(&self) {
+        for m in self.members() {
+            let mut st = lock(&m.state);
+            if st.stolen {
+                st.stolen = false;
+                if !st.left && m.hot.busy.load(Ordering::Acquire) & BUSY == 0 {
+                    m.hot.cached.store(UNSYNCED, Ordering::Relaxed);
+                    self.epoch.protect_slot(m.slot);
+                }
+            }
         }
     }
 
@@ -385,13 +464,23 @@ impl Shared {
         out
     }
 
-    /// The cuts of the checkpoint of `version`.
-    pub(crate) fn cuts(&self, version: u64) -> Vec<SessionCut> {
+    /// The cuts of the checkpoint of `version`, collected at `global` (PERSISTENCE_CALLBACK).
+    /// A member whose protection was cleared while idle may not have been moved across the
+    /// cut yet (phase scans skip unprotected slots): if it is still idle, its cut is its
+    /// last serial, taken here; if it is busy, it synchronised before its call (its cache
+    /// was reset), so it has its cut already.
+    pub(crate) fn cuts(&self, version: u64, global: SystemState) -> Vec<SessionCut> {
         let mut out: Vec<SessionCut> = self
             .members()
             .iter()
             .filter_map(|m| {
-                let st = lock(&m.state);
+                let mut st = lock(&m.state);
+                if !st.left
+                    && st.cut.is_none_or(|c| c.0 != version)
+                    && m.hot.busy.load(Ordering::Acquire) & BUSY == 0
+                {
+                    let _ = self.step(m, &mut st, global, None, &mut NoWork);
+                }
                 st.cut.filter(|c| c.0 == version).map(|c| SessionCut {
                     id: m.id,
                     serial: c.1,

@@ -51,8 +51,8 @@ impl CheckpointHooks for Hooks {
     fn write_index(&mut self, _version: u64) -> Result<(), Never> {
         Ok(())
     }
-    fn write_log(&mut self, _version: u64) -> Result<(), Never> {
-        Ok(())
+    fn write_log(&mut self, _version: u64) -> Result<bool, Never> {
+        Ok(true)
     }
     fn write_metadata(&mut self, _version: u64, _sessions: &[SessionCut]) -> Result<(), Never> {
         Ok(())
@@ -63,18 +63,27 @@ impl CheckpointHooks for Hooks {
     }
 }
 
-/// The session's store side: `pending` operations that never drain.
-struct Work {
+/// The session's store side: `pending` operations that never drain, and its
+/// epoch guard (protected again in full on the slow path of a call's start).
+struct Work<'a> {
     pending: usize,
+    guard: &'a mut Guard<Participant>,
+    protect: bool,
 }
 
-impl SessionWork for Work {
+impl SessionWork for Work<'_> {
     type Error = std::convert::Infallible;
     fn drain_writes(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
     fn pending_up_to(&self, _version: u64) -> usize {
         self.pending
+    }
+    fn protect(&mut self) -> bool {
+        if self.protect {
+            self.guard.reprotect();
+        }
+        self.protect
     }
 }
 
@@ -101,9 +110,11 @@ impl Sim {
         }
     }
 
-    fn sync(&mut self, last: u64) -> Rules {
+    fn sync(&mut self, last: u64, protect: bool) -> Rules {
         let mut work = Work {
             pending: self.pending,
+            guard: &mut self._guard,
+            protect,
         };
         match self.m.sync(last, &mut work) {
             Ok(r) => r,
@@ -114,24 +125,24 @@ impl Sim {
     /// One operation: `body` runs with the rules the operation follows.
     fn op(&mut self, body: impl FnOnce(Rules)) {
         if !self.m.enter(self.serial) {
-            self.sync(self.serial);
+            self.sync(self.serial, true);
         }
         self.serial += 1;
         let rules = self.m.rules();
         self.log.push((self.serial, rules.version));
         body(rules);
         if !self.m.exit(self.serial, self.pending) {
-            self.sync(self.serial);
+            self.sync(self.serial, false);
         }
     }
 
     /// Enters and exits without an operation (publishes `pending`, syncs).
     fn poke(&mut self) -> Rules {
         if !self.m.enter(self.serial) {
-            self.sync(self.serial);
+            self.sync(self.serial, true);
         }
         if !self.m.exit(self.serial, self.pending) {
-            self.sync(self.serial);
+            self.sync(self.serial, false);
         }
         self.m.rules()
     }

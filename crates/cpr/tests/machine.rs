@@ -36,12 +36,12 @@ impl CheckpointHooks for Hooks {
             Ok(())
         }
     }
-    fn write_log(&mut self, version: u64) -> Result<(), StoreFail> {
+    fn write_log(&mut self, version: u64) -> Result<bool, StoreFail> {
         self.calls.push(format!("log {version}"));
         if self.fail_in == Some("log") {
             Err(StoreFail)
         } else {
-            Ok(())
+            Ok(true)
         }
     }
     fn write_metadata(&mut self, version: u64, sessions: &[SessionCut]) -> Result<(), StoreFail> {
@@ -67,14 +67,20 @@ struct Sim {
     log: Vec<(u64, u64)>,
 }
 
-struct Work(Arc<AtomicUsize>);
-impl SessionWork for Work {
+struct Work<'a>(Arc<AtomicUsize>, &'a mut Guard<Participant>, bool);
+impl SessionWork for Work<'_> {
     type Error = std::convert::Infallible;
     fn drain_writes(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
     fn pending_up_to(&self, _v: u64) -> usize {
         self.0.load(Ordering::SeqCst)
+    }
+    fn protect(&mut self) -> bool {
+        if self.2 {
+            self.1.reprotect();
+        }
+        self.2
     }
 }
 
@@ -92,8 +98,8 @@ impl Sim {
     }
 
     fn op(&mut self) {
-        let mut work = Work(self.pending.clone());
         if !self.m.enter(self.serial) {
+            let mut work = Work(self.pending.clone(), &mut self._guard, true);
             self.m.sync(self.serial, &mut work).unwrap();
         }
         self.serial += 1;
@@ -102,19 +108,21 @@ impl Sim {
             .m
             .exit(self.serial, self.pending.load(Ordering::SeqCst))
         {
+            let mut work = Work(self.pending.clone(), &mut self._guard, false);
             self.m.sync(self.serial, &mut work).unwrap();
         }
     }
 
     fn poke(&mut self) {
-        let mut work = Work(self.pending.clone());
         if !self.m.enter(self.serial) {
+            let mut work = Work(self.pending.clone(), &mut self._guard, true);
             self.m.sync(self.serial, &mut work).unwrap();
         }
         if !self
             .m
             .exit(self.serial, self.pending.load(Ordering::SeqCst))
         {
+            let mut work = Work(self.pending.clone(), &mut self._guard, false);
             self.m.sync(self.serial, &mut work).unwrap();
         }
     }

@@ -123,6 +123,32 @@ impl LightEpoch {
         self.inner.finish_phase(slot, token)
     }
 
+    /// Unprotects slot `slot_index` **on behalf of** its owner, so that an idle
+    /// participant stops holding back epochs, and runs what became safe.
+    ///
+    /// The caller must know that the owner holds no reference obtained under
+    /// its protection and will not use one before it re-protects: the owner's
+    /// next [`crate::Guard::refresh`] sees its slot unprotected and protects it
+    /// again in full. A state machine establishes this with a handshake (the
+    /// CPR crate's idle-session takeover). An index out of range is ignored.
+    pub fn unprotect_slot(&self, slot_index: usize) {
+        if slot_index < self.inner.table.capacity() {
+            self.inner.unprotect(self.inner.table.slot(slot_index));
+        }
+    }
+
+    /// Protects slot `slot_index` again **on behalf of** its idle owner, after
+    /// [`LightEpoch::unprotect_slot`], so that it takes part in phase
+    /// acknowledgement again. The owner must still protect itself in full
+    /// ([`crate::Guard::reprotect`]) before it uses anything: this only makes
+    /// the slot hold back epochs (and phases) as a protected one does. An
+    /// index out of range is ignored.
+    pub fn protect_slot(&self, slot_index: usize) {
+        if slot_index < self.inner.table.capacity() {
+            self.inner.protect(self.inner.table.slot(slot_index));
+        }
+    }
+
     /// The number of participant slots.
     pub fn capacity(&self) -> usize {
         self.inner.table.capacity()
@@ -233,6 +259,15 @@ impl Inner {
     /// store: while the store is in flight, scans see the older, smaller
     /// epoch, which only delays actions.
     pub(crate) fn refresh(&self, slot: &Slot) -> u64 {
+        if slot.epoch.load(Ordering::Relaxed) == UNPROTECTED {
+            // Suspended, or unprotected on the owner's behalf
+            // (`LightEpoch::unprotect_slot`): a full protect, with its fence.
+            let epoch = self.protect(slot);
+            if self.drain.has_pending() {
+                self.drain();
+            }
+            return epoch;
+        }
         let epoch = self.current.load(Ordering::Acquire);
         slot.epoch.store(epoch, Ordering::Release);
         if self.drain.has_pending() {

@@ -191,6 +191,11 @@ struct StoreHooks {
     index_part: Option<IndexPart>,
     index_bytes: u64,
     log_bytes: u64,
+    /// The driver's epoch guard while it flushes (an observer: it never holds a phase).
+    flush_guard: Option<faster_epoch::Guard<faster_epoch::Participant>>,
+    /// The fold-over flush's target (the tail when WAIT_FLUSH began).
+    flush_target: Option<faster_hlog::Address>,
+    flushed_before: u64,
 }
 
 impl StoreHooks {
@@ -208,6 +213,9 @@ impl StoreHooks {
             index_part: None,
             index_bytes: 0,
             log_bytes: 0,
+            flush_guard: None,
+            flush_target: None,
+            flushed_before: 0,
         }
     }
 
@@ -314,36 +322,51 @@ impl CheckpointHooks for StoreHooks {
         Ok(())
     }
 
-    fn write_log(&mut self, _version: u64) -> Result<()> {
-        let hlog = &self.inner.hlog;
-        let mut participant = self.inner.epoch.register_observer()?;
-        let mut guard = participant.protect();
+    fn write_log(&mut self, _version: u64) -> Result<bool> {
+        let inner = self.inner.clone();
+        let hlog = &inner.hlog;
+        let mut guard = match self.flush_guard.take() {
+            Some(g) => g,
+            None => inner.epoch.register_observer()?.into_guard(),
+        };
         match self.options.log {
             LogCapture::FoldOver => {
-                let before = hlog.flushed_until_address().raw();
-                let tail = hlog.shift_read_only_to_tail(&mut guard);
-                hlog.flush_until(&mut guard, tail)?;
-                drop(guard);
+                let target = match self.flush_target {
+                    Some(t) => t,
+                    None => {
+                        self.flushed_before = hlog.flushed_until_address().raw();
+                        let t = hlog.shift_read_only_to_tail(&mut guard);
+                        self.flush_target = Some(t);
+                        t
+                    }
+                };
+                if !hlog.try_flush_until(&mut guard, target)? {
+                    self.flush_guard = Some(guard);
+                    return Ok(false);
+                }
                 hlog.device().flush()?;
-                self.final_address = tail.raw();
-                self.flushed = hlog.flushed_until_address().raw().min(tail.raw());
-                self.log_bytes = tail.raw().saturating_sub(before);
+                self.final_address = target.raw();
+                self.flushed = hlog.flushed_until_address().raw().min(target.raw());
+                self.log_bytes = target.raw().saturating_sub(self.flushed_before);
             }
             LogCapture::Snapshot => {
                 let tail = hlog.tail_address();
-                let from = hlog.flushed_until_address().min(tail);
+                // Nothing flushed yet means the snapshot starts at the log's beginning.
+                let from = hlog
+                    .flushed_until_address()
+                    .max(hlog.begin_address())
+                    .min(tail);
                 hlog.device().flush()?;
                 let dir = self.inner.layout.snapshot_dir(&self.token);
                 let device = self.file_device(&dir, "snapshot")?;
                 let info = hlog.snapshot_to(&mut guard, &device, from, tail)?;
-                drop(guard);
                 self.final_address = tail.raw();
                 self.flushed = from.raw();
                 self.snapshot = Some((info.base.raw(), self.inner.checkpoint_segment_size));
                 self.log_bytes = info.bytes_written;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn write_metadata(&mut self, _version: u64, sessions: &[SessionCut]) -> Result<()> {

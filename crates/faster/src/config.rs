@@ -8,6 +8,7 @@ use std::time::Duration;
 use faster_device::{Device, DeviceOptions};
 use faster_hlog::HlogConfig;
 use faster_index::IndexConfig;
+use faster_recovery::RecoveryPolicy;
 
 use crate::error::{Error, Result};
 
@@ -47,6 +48,7 @@ pub struct Config {
     pub(crate) max_sessions: usize,
     pub(crate) checkpoint_timeout: Duration,
     pub(crate) phase_observer: Option<Arc<dyn Fn(faster_cpr::SystemState) + Send + Sync>>,
+    pub(crate) recovery_policy: RecoveryPolicy,
 }
 
 impl fmt::Debug for Config {
@@ -65,6 +67,7 @@ impl fmt::Debug for Config {
             )
             .field("max_sessions", &self.max_sessions)
             .field("checkpoint_timeout", &self.checkpoint_timeout)
+            .field("recovery_policy", &self.recovery_policy)
             .finish()
     }
 }
@@ -85,6 +88,7 @@ impl Config {
             max_sessions: 1024,
             checkpoint_timeout: Duration::from_secs(30),
             phase_observer: None,
+            recovery_policy: RecoveryPolicy::Fallback,
         }
     }
 
@@ -175,6 +179,14 @@ impl Config {
         observer: impl Fn(faster_cpr::SystemState) + Send + Sync + 'static,
     ) -> Self {
         self.phase_observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Sets what [`crate::FasterKv::recover`] does with a damaged checkpoint:
+    /// [`RecoveryPolicy::Fallback`] (the default) skips it and recovers the newest older one
+    /// that is valid (saying which were skipped and why); [`RecoveryPolicy::Strict`] fails.
+    pub fn with_recovery_policy(mut self, policy: RecoveryPolicy) -> Self {
+        self.recovery_policy = policy;
         self
     }
 

@@ -46,8 +46,8 @@ pub enum Error {
     /// The store was closed ([`crate::FasterKv::close`], or its last handle was dropped).
     #[error("the store is closed")]
     Closed,
-    /// [`crate::FasterKv::open`] found a store in the directory already. Recovering an
-    /// existing store is not supported yet; the directory was left untouched.
+    /// [`crate::FasterKv::open`] found a store in the directory already (recover it with
+    /// [`crate::FasterKv::recover`]); the directory was left untouched.
     #[error("a store already exists in {}", path.display())]
     AlreadyExists {
         /// The store's directory.
@@ -106,6 +106,17 @@ pub enum Error {
     /// The checkpoint thread panicked (a bug); the checkpoint is not valid.
     #[error("the checkpoint thread panicked")]
     CheckpointPanicked,
+    /// [`crate::FasterKv::continue_session`]: the recovered checkpoint has no session with
+    /// this id.
+    #[error("session {0} is not among the recovered sessions")]
+    UnknownSession(crate::SessionId),
+    /// [`crate::FasterKv::continue_session`]: the session was continued already.
+    #[error("session {0} was continued already")]
+    SessionAlreadyContinued(crate::SessionId),
+    /// Recovery needs a log that outlives the process: [`crate::LogDevice::Memory`] cannot
+    /// be recovered (a device given with [`crate::Config::with_device`] can).
+    #[error("a store with an in-memory log device cannot be recovered")]
+    MemoryLogNotRecoverable,
     /// Checkpoint files: writing, reading or validating them failed.
     #[error("checkpoint files: {0}")]
     Recovery(#[from] faster_recovery::RecoveryError),

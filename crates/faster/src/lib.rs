@@ -130,6 +130,7 @@ mod config;
 mod error;
 mod ops;
 mod pending;
+mod recover;
 mod rmw;
 pub mod session;
 mod store;
@@ -141,6 +142,8 @@ pub use checkpoint::{
 pub use config::{Config, LogDevice};
 pub use error::{Error, Result};
 pub use faster_cpr::{Phase, SystemState};
+pub use faster_recovery::RecoveryPolicy;
+pub use recover::Recovered;
 pub use rmw::{AddU64, Rmw};
 pub use session::{Session, SessionId, Status};
 pub use store::FasterKv;

@@ -141,13 +141,32 @@ impl SessionWork for Work<'_, '_> {
     fn pending_up_to(&self, version: u64) -> usize {
         self.p.pending.count_up_to(version)
     }
+
+    fn protect(&mut self) -> bool {
+        // At the end of a call (no drain allowed) the session goes idle: it stays as it is.
+        if self.may_drain {
+            self.p.guard.reprotect();
+        }
+        self.may_drain
+    }
 }
 
 impl Session {
     pub(crate) fn new(inner: Arc<Inner>, id: u64, participant: Participant) -> Self {
+        Self::resume(inner, id, participant, 0)
+    }
+
+    /// A session whose last operation had serial `serial` (a recovered session continued
+    /// with [`crate::FasterKv::continue_session`]): its next operation gets `serial + 1`.
+    pub(crate) fn resume(
+        inner: Arc<Inner>,
+        id: u64,
+        participant: Participant,
+        serial: u64,
+    ) -> Self {
         let guard = participant.into_guard();
         // The slot is protected: the membership joins the phase under way.
-        let cpr = inner.cpr.join(id, guard.slot_index(), 0);
+        let cpr = inner.cpr.join(id, guard.slot_index(), serial);
         let cx = Cx::of(cpr.rules());
         Session {
             inner,
@@ -155,7 +174,7 @@ impl Session {
             cpr: Some(cpr),
             cx,
             id: SessionId(id),
-            serial: 0,
+            serial,
             scratch: Vec::new(),
             pending: Pending::new(),
         }
@@ -192,6 +211,27 @@ impl Session {
         self.serial
     }
 
+    /// The CPR version this session works in: its operations write records of this version.
+    /// It moves to `v + 1` at the session's cut in a checkpoint of version `v`.
+    pub fn version(&self) -> u64 {
+        self.cpr.as_ref().map_or(0, |m| m.rules().version)
+    }
+
+    /// The checkpoint phase this session has reached (it follows the store's phase at its
+    /// next call; [`faster_cpr::Phase::Rest`] when no checkpoint runs).
+    pub fn phase(&self) -> faster_cpr::Phase {
+        self.cpr
+            .as_ref()
+            .map_or(faster_cpr::Phase::Rest, |m| m.rules().phase)
+    }
+
+    /// This session's cut in the checkpoint of `version`: the serial of its last operation
+    /// of that version, once it has crossed to `version + 1` (`None` before, or if it took
+    /// no part in that checkpoint).
+    pub fn cut(&self, version: u64) -> Option<u64> {
+        self.cpr.as_ref().and_then(|m| m.cut(version))
+    }
+
     /// Number of operations waiting for [`Session::complete_pending`].
     pub fn pending_count(&self) -> usize {
         self.pending.len()
@@ -204,7 +244,7 @@ impl Session {
     /// again. Fails with [`Error::Closed`] if the store is closed.
     #[inline]
     fn op<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
-        self.enter(true)?;
+        self.enter()?;
         self.serial += 1;
         if self.serial % REFRESH_INTERVAL == 0 {
             if let Some(g) = &mut self.guard {
@@ -233,16 +273,19 @@ impl Session {
         result
     }
 
-    /// Marks the session busy; if the checkpoint state changed, follows it (finishing
-    /// pending writes if `may_drain` and PREPARE needs it). Fails if the store is closed.
+    /// Marks the session busy; if the checkpoint state changed, follows it (protecting the
+    /// session again in full, and finishing pending writes if PREPARE needs it). Fails if
+    /// the store is closed.
     #[inline]
-    fn enter(&mut self, may_drain: bool) -> Result<()> {
+    fn enter(&mut self) -> Result<()> {
         if self.guard.is_none() || self.inner.is_closed() {
             return Err(Error::Closed);
         }
         if let Some(m) = &self.cpr {
             if !m.enter(self.serial) {
-                self.sync(self.serial, may_drain)?;
+                // The slow path: `sync` protects the session again in full first (a
+                // checkpoint may have cleared its protection while it was idle).
+                self.sync(self.serial, true)?;
             }
         }
         Ok(())
@@ -254,11 +297,18 @@ impl Session {
     fn exit(&mut self) {
         if let Some(m) = &self.cpr {
             if !m.exit(self.serial, self.pending.len()) {
-                // Errors here only mean "not yet" (pending writes must finish first); the
-                // next call on the session tries again.
-                let _ = self.sync(self.serial, false);
+                self.exit_slow();
             }
         }
+    }
+
+    /// The end of a call while the checkpoint state changed: follow the phases as far as
+    /// possible without blocking.
+    #[cold]
+    fn exit_slow(&mut self) {
+        // Errors here only mean "not yet" (pending writes must finish first); the next call
+        // on the session tries again.
+        let _ = self.sync(self.serial, false);
     }
 
     /// Follows the checkpoint state machine to the global phase; `last` is the serial of
@@ -297,7 +347,7 @@ impl Session {
     /// that is idle but alive should call this, or drop, so that the log can evict; a
     /// checkpoint does not need it: idle sessions are acknowledged on their behalf).
     pub fn refresh(&mut self) -> Result<()> {
-        self.enter(true)?;
+        self.enter()?;
         let r = {
             let p = self.parts_unchecked();
             p.guard.refresh();
@@ -707,7 +757,7 @@ impl Session {
     /// This is also where a session acknowledges a checkpoint's WAIT_PENDING phase, once its
     /// operations issued before its cut have finished.
     pub fn complete_pending(&mut self, wait: bool) -> Result<usize> {
-        if let Err(e) = self.enter(true) {
+        if let Err(e) = self.enter() {
             self.pending.fail_all(|| Error::Closed);
             return Err(e);
         }

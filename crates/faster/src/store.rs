@@ -1,5 +1,6 @@
 //! [`FasterKv`]: the store handle, and the state every session shares.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -44,8 +45,23 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Live [`FasterKv`] handles; the last one to drop closes the store.
     handles: AtomicUsize,
-    next_session: AtomicU64,
+    pub(crate) next_session: AtomicU64,
+    /// The sessions of the recovered checkpoint: id -> (serial, continued already).
+    pub(crate) recovered: Mutex<HashMap<u64, (u64, bool)>>,
     dir: PathBuf,
+}
+
+/// What a store is assembled from: fresh parts ([`FasterKv::open`]) or recovered ones
+/// ([`FasterKv::recover`]).
+pub(crate) struct Parts {
+    pub(crate) hlog: Hlog,
+    pub(crate) index: HashIndex,
+    pub(crate) epoch: LightEpoch,
+    /// The CPR version sessions start in.
+    pub(crate) version: u64,
+    pub(crate) last_index: Option<IndexPart>,
+    /// Recovered `(id, serial)` pairs.
+    pub(crate) sessions: Vec<(u64, u64)>,
 }
 
 impl Inner {
@@ -65,15 +81,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Operations go through [`Session`]s ([`FasterKv::start_session`]), one per thread. See the
 /// [crate documentation](crate) for the model.
 pub struct FasterKv {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl FasterKv {
     /// Creates a new store in `config`'s directory (creating the directory if missing); the
     /// log's device lives in `<dir>/log/`.
     ///
-    /// Fails with [`Error::AlreadyExists`] if the directory already holds a store (recovery
-    /// is not supported yet; nothing is touched), and with the layers' errors if the
+    /// Fails with [`Error::AlreadyExists`] if the directory already holds a store (recover it
+    /// with [`FasterKv::recover`]; nothing is touched), and with the layers' errors if the
     /// configuration is invalid or the device cannot be opened.
     pub fn open(config: Config) -> Result<FasterKv> {
         config.validate()?;
@@ -115,33 +131,51 @@ impl FasterKv {
 
     fn build(config: &Config, log_dir: &Path) -> Result<FasterKv> {
         let device = open_device(config, log_dir)?;
-        let epoch = LightEpoch::with_capacity(
-            config.max_sessions + SPARE_EPOCH_SLOTS,
-            faster_epoch::DEFAULT_DRAIN_LIST,
-        )?;
+        let epoch = new_epoch(config)?;
         let hlog = Hlog::new(config.hlog_config(), device, epoch.clone())?;
         let index = HashIndex::new(config.index_config())?;
+        let parts = Parts {
+            hlog,
+            index,
+            epoch,
+            version: 1,
+            last_index: None,
+            sessions: Vec::new(),
+        };
+        Ok(Self::assemble(config, parts))
+    }
+
+    /// The store made of `parts`: its CPR machine starts at rest in `parts.version`, new
+    /// session ids above every recovered one.
+    pub(crate) fn assemble(config: &Config, parts: Parts) -> FasterKv {
         let observer = config
             .phase_observer
             .clone()
             .map(|o| Box::new(move |s: faster_cpr::SystemState| o(s)) as faster_cpr::PhaseObserver);
-        let cpr = Cpr::new(epoch.clone(), 1, observer);
-        Ok(FasterKv {
+        let cpr = Cpr::new(parts.epoch.clone(), parts.version, observer);
+        let next = parts.sessions.iter().map(|s| s.0 + 1).max().unwrap_or(1);
+        let recovered = parts
+            .sessions
+            .iter()
+            .map(|&(id, t)| (id, (t, false)))
+            .collect();
+        FasterKv {
             inner: Arc::new(Inner {
-                hlog,
-                index,
-                epoch,
+                hlog: parts.hlog,
+                index: parts.index,
+                epoch: parts.epoch,
                 cpr,
                 layout: StoreLayout::new(&config.dir),
-                last_index: Mutex::new(None),
+                last_index: Mutex::new(parts.last_index),
                 checkpoint_timeout: config.checkpoint_timeout,
                 checkpoint_segment_size: config.device_options.segment_size,
                 closed: AtomicBool::new(false),
                 handles: AtomicUsize::new(1),
-                next_session: AtomicU64::new(1),
+                next_session: AtomicU64::new(next.max(1)),
+                recovered: Mutex::new(recovered),
                 dir: config.dir.clone(),
             }),
-        })
+        }
     }
 
     /// Starts a session: a thread's context for operations, holding an epoch slot.
@@ -285,7 +319,15 @@ fn dir_has_entries(dir: &Path) -> bool {
     fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
 }
 
-fn open_device(config: &Config, log_dir: &Path) -> Result<Arc<dyn Device>> {
+/// The epoch of a store: a slot per session and spare ones for scans.
+pub(crate) fn new_epoch(config: &Config) -> Result<LightEpoch> {
+    Ok(LightEpoch::with_capacity(
+        config.max_sessions + SPARE_EPOCH_SLOTS,
+        faster_epoch::DEFAULT_DRAIN_LIST,
+    )?)
+}
+
+pub(crate) fn open_device(config: &Config, log_dir: &Path) -> Result<Arc<dyn Device>> {
     if let Some(d) = &config.custom_device {
         return Ok(d.clone());
     }

@@ -468,6 +468,30 @@ impl Hlog {
         Ok(())
     }
 
+    /// One step of [`Hlog::flush_until`]: makes `[.., addr)` read-only if it is not yet and
+    /// returns `Ok(true)` once `flushed_until >= addr`; otherwise does one round of help
+    /// (device completions, an epoch refresh; it may block briefly on in-flight I/O) and
+    /// returns `Ok(false)`. For a caller that must do other work between steps (a checkpoint
+    /// driver that keeps idle participants from holding the epoch back).
+    pub fn try_flush_until<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+        addr: Address,
+    ) -> Result<bool> {
+        if addr > self.tail_address() {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "flush target beyond the tail",
+            });
+        }
+        self.shift_read_only(guard, addr);
+        if self.shared.flushed_until.load(Ordering::Acquire) >= addr.raw() {
+            return Ok(true);
+        }
+        self.help(guard)?;
+        Ok(self.shared.flushed_until.load(Ordering::Acquire) >= addr.raw())
+    }
+
     /// Allocates space for `rec` and writes it; returns its address.
     pub fn append<P: BorrowMut<Participant>>(
         &self,

@@ -122,6 +122,7 @@ pub mod config;
 mod error;
 mod frame;
 mod hlog;
+mod invalidate;
 pub mod record;
 mod reopen;
 mod scan;

@@ -257,3 +257,44 @@ fn invalid_recoveries_fail_cleanly() {
     assert_eq!(log.tail_address().raw(), PAGE);
     assert_eq!(append(&log, 0..3)[0].0.raw(), PAGE);
 }
+
+/// `invalidate_on_device` sets the invalid bit durably: a second recovery's scan skips the
+/// records; unsorted, in-memory and non-record addresses are typed errors.
+#[test]
+fn invalidated_records_stay_invalid_across_recoveries() {
+    let device: Arc<dyn Device> = Arc::new(MemoryDevice::new(DeviceOptions::default()).unwrap());
+    let (recs, end) = first_log(device.clone(), 500);
+    let open =
+        || Hlog::recover(config(), device.clone(), LightEpoch::new(), recs[0].0, end).unwrap();
+    let log = open();
+    let victims: Vec<Address> = recs.iter().step_by(7).map(|r| r.0).collect();
+    assert_eq!(log.invalidate_on_device(&victims).unwrap(), victims.len());
+    // Already invalid: nothing to do.
+    assert_eq!(log.invalidate_on_device(&victims[..3]).unwrap(), 0);
+    let unsorted = [victims[1], victims[0]];
+    assert!(matches!(
+        log.invalidate_on_device(&unsorted),
+        Err(HlogError::AddressOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.invalidate_on_device(&[log.tail_address()]),
+        Err(HlogError::AddressOutOfRange { .. })
+    ));
+    assert!(matches!(
+        log.invalidate_on_device(&[Address::from_raw_truncated(recs[0].0.raw() + 8)]),
+        Err(HlogError::Corrupt { .. })
+    ));
+    drop(log);
+    let log = open();
+    let seen: Vec<Address> = log
+        .scan(recs[0].0, end)
+        .unwrap()
+        .map(|r| r.unwrap().address)
+        .collect();
+    let want: Vec<Address> = recs
+        .iter()
+        .map(|r| r.0)
+        .filter(|a| !victims.contains(a))
+        .collect();
+    assert_eq!(seen, want);
+}

@@ -48,6 +48,28 @@ pub enum RecoveryError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// Loading a checkpoint's index files failed (bad checksum, impossible entries, short
+    /// file, failed read).
+    #[error("could not load the index checkpoint {}: {source}", dir.display())]
+    Index {
+        /// The index directory.
+        dir: PathBuf,
+        /// What the index reported.
+        #[source]
+        source: faster_index::IndexError,
+    },
+    /// Reading, scanning or rewriting the log (or copying a snapshot into it) failed.
+    #[error("replaying the log: {0}")]
+    Log(#[from] faster_hlog::HlogError),
+    /// A checkpoint file device (index or snapshot) could not be opened, read or written.
+    #[error("device {}: {source}", path.display())]
+    Device {
+        /// The device's directory.
+        path: PathBuf,
+        /// What the device reported.
+        #[source]
+        source: faster_device::DeviceError,
+    },
 }
 
 /// The result type of this crate.
@@ -76,5 +98,13 @@ impl RecoveryError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// A failed request of the store's log device (not a checkpoint file device, whose errors are
+/// [`RecoveryError::Device`] naming its directory).
+impl From<faster_device::DeviceError> for RecoveryError {
+    fn from(source: faster_device::DeviceError) -> Self {
+        RecoveryError::Log(source.into())
     }
 }

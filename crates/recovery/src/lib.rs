@@ -18,20 +18,21 @@
 //! * `choose`: picking the newest valid checkpoint ([`choose_latest`], [`RecoveryPolicy`]) or
 //!   a named one ([`choose()`]).
 //!
-//! It knows the on-disk formats of `faster-hlog` (48-bit addresses) and `faster-index`
-//! (its checkpoint info and regions). It must not know the facade (`faster`), its sessions
+//! It knows the on-disk formats of `faster-hlog` (48-bit addresses, records) and
+//! `faster-index` (its checkpoint info and regions), and opens file devices of `faster-device`. It must not know the facade (`faster`), its sessions
 //! or its public API: sessions appear here only as `(id, serial)` pairs. Nor does it know
 //! the store's in-memory structures.
 //!
-//! Status: the metadata format, its validation and the choice of a checkpoint are here now;
-//! replay (restoring the index and the log so that exactly each session's CPR prefix is
-//! reachable) comes with the recovery issue.
+//! * `replay` ([`replay()`]): restoring the index and the log of a chosen checkpoint so that
+//!   exactly each session's CPR prefix is reachable (snapshot copy, index repair from the log,
+//!   durable invalidation of records newer than the checkpoint).
 
 mod choose;
 pub mod codec;
 mod error;
 mod layout;
 mod meta;
+mod replay;
 mod token;
 mod validate;
 
@@ -42,5 +43,6 @@ pub use layout::{CHECKPOINTS_DIR, INDEX_DIR, META_FILE, META_TMP_FILE, SNAPSHOT_
 pub use meta::{
     ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, SessionCut,
 };
+pub use replay::{ReplayStats, Replayed, replay};
 pub use token::{CheckpointToken, TOKEN_DIGITS, TOKEN_LEN, TOKEN_PREFIX};
 pub use validate::{check_files, validate, validate_successor};

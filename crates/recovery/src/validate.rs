@@ -23,7 +23,7 @@ const MIN_PAGE_SIZE: u64 = 512;
 /// * every address is below 2^48; `begin <= flushed <= final`, `begin <= start <= final`,
 ///   and `final >= FIRST_VALID` when there is a log part;
 /// * `snapshot_start` (and `snapshot_segment_size`) are present exactly in snapshot mode,
-///   with `begin <= snapshot_start <= final`;
+///   with `begin` rounded down to its page `<= snapshot_start <= final`;
 /// * kind and parts agree: every kind has an index part; `IndexOnly` has no log mode and
 ///   `Full` and `IndexOnly` use their own index, `LogOnly` has a log mode and an index of a
 ///   version `<=` its own, started at or after `begin` and at or before `start`;
@@ -93,9 +93,17 @@ fn check_addresses(meta: &CheckpointMeta) -> std::result::Result<(), String> {
     let snapshot = meta.log_mode == Some(LogMode::Snapshot);
     match (snapshot, meta.snapshot_start, meta.snapshot_segment_size) {
         (true, Some(s), Some(seg)) => {
-            if !(begin <= s && s <= fin) {
+            // The snapshot starts at `flushed` rounded down to the alignment (at most a
+            // page), which may lie below `begin` in the begin's page.
+            let low = if meta.page_size.is_power_of_two() {
+                begin & !(meta.page_size - 1)
+            } else {
+                begin
+            };
+            if !(low <= s && s <= fin) {
                 return Err(format!(
-                    "snapshot start {s:#x} is outside [begin {begin:#x}, final {fin:#x}]"
+                    "snapshot start {s:#x} is outside [begin {begin:#x} rounded down to its \
+                     page, final {fin:#x}]"
                 ));
             }
             check_segment_size("snapshot", seg)?;
