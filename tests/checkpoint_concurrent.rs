@@ -23,17 +23,18 @@ fn run_load(
 ) -> (Vec<CheckpointInfo>, Vec<(SessionId, u64)>) {
     let load = Load::default();
     let progress = &load.progress;
-    // Workers stop at `max_ops` on their own: never wait for more than that.
-    let wait_for = |n: u64| {
-        let n = n.min(threads as u64 * max_ops);
-        while progress.load(Ordering::Relaxed) < n {
-            thread::sleep(Duration::from_millis(1));
-        }
-    };
     thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| scope.spawn(|| worker(store, &load, 64, max_ops)))
             .collect();
+        // Workers stop at `max_ops` on their own (or fail): never wait for more than that,
+        // nor for a worker that has finished.
+        let wait_for = |n: u64| {
+            let n = n.min(threads as u64 * max_ops);
+            while progress.load(Ordering::Relaxed) < n && !workers.iter().all(|w| w.is_finished()) {
+                thread::sleep(Duration::from_millis(1));
+            }
+        };
         // Every session joins before the first checkpoint, so every one has a cut.
         while load.started.load(Ordering::SeqCst) < threads {
             thread::yield_now();
@@ -224,7 +225,7 @@ fn a_snapshot_checkpoint_recovers_the_exact_prefix() {
     let dir = tempdir();
     let store = FasterKv::open(config(dir.path()).with_log_memory(4 << 20)).unwrap();
     let snap = CheckpointOptions::full().with_log(LogCapture::Snapshot);
-    let (infos, issued) = run_load(&store, 10, &[snap], (5_000, 0, 5_000), 1_000_000);
+    let (infos, issued) = run_load(&store, 10, &[snap], (5_000, 0, 5_000), 200_000);
     drop(store);
     check_cuts(&infos[0], &issued);
     let (store, rec) = FasterKv::recover(config(dir.path()).with_log_memory(4 << 20)).unwrap();

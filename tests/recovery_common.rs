@@ -26,7 +26,8 @@ pub fn config(dir: &Path) -> Config {
         .with_log_device(LogDevice::File)
         .with_log_memory(1 << 20)
         .with_page_size(64 << 10)
-        .with_table_bits(14)
+        // Room for every key the workers may write before they stop (up to 10 x 200k).
+        .with_table_bits(18)
         .with_checkpoint_timeout(Duration::from_secs(20))
 }
 

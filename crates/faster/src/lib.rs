@@ -10,8 +10,8 @@
 //! | [`device`] | `faster-device` | storage devices: io_uring, portable file, in-memory |
 //! | [`hlog`] | `faster-hlog` | the hybrid log: pages in memory and on a device, records |
 //! | [`index`] | `faster-index` | the lock-free cache-line hash index |
-//! | [`cpr`] | `faster-cpr` | the CPR checkpoint state machine (arrives with its issue) |
-//! | [`recovery`] | `faster-recovery` | checkpoint metadata and recovery (arrives with its issue) |
+//! | [`cpr`] | `faster-cpr` | the CPR checkpoint state machine: phases, versions, session cuts |
+//! | [`recovery`] | `faster-recovery` | checkpoint metadata, validation, choosing and replaying a checkpoint |
 //!
 //! No other crate of the workspace knows about this one.
 //!
@@ -55,12 +55,14 @@
 //!
 //! * [`FasterKv`]: the store, a cheap handle (`Clone + Send + Sync`). [`FasterKv::open`]
 //!   creates a store in a directory (the log's device lives in `<dir>/log/`) and refuses a
-//!   directory that already holds one ([`Error::AlreadyExists`]): recovery comes later.
+//!   directory that already holds one ([`Error::AlreadyExists`]); [`FasterKv::recover`]
+//!   reopens one from its latest valid checkpoint.
 //!   [`FasterKv::close`], or dropping the last handle, closes it: sessions' operations then
 //!   fail with [`Error::Closed`].
 //! * [`Config`]: directory, index size, log memory, page size, mutable fraction, device
 //!   ([`LogDevice`], or any [`device::Device`] through [`Config::with_device`], e.g. a
-//!   memory device with a fault injector), session limit, checkpoint timeout (stored only).
+//!   memory device with a fault injector), session limit, checkpoint timeout, recovery
+//!   policy, phase observer.
 //! * [`Session`]: one thread's context (`Send + 'static`, `&mut self`): `read`, `upsert`,
 //!   `rmw`, `delete`, their non-blocking forms [`Session::read_async`] and
 //!   [`Session::rmw_async`] returning a [`Status`], and [`Session::complete_pending`]. It has
@@ -72,6 +74,20 @@
 //! * [`Rmw`]: the update of a read-modify-write (`initial`, `in_place`, `copy`); [`AddU64`]
 //!   is a little-endian counter.
 //! * [`Error`]: the one error type, wrapping the layers' errors.
+//! * Checkpoints: [`FasterKv::checkpoint`] / [`FasterKv::checkpoint_with`]
+//!   ([`CheckpointOptions`]: full, index-only or log-only; fold-over or snapshot) return a
+//!   [`CheckpointHandle`]; `wait()` gives the [`CheckpointInfo`] with every session's cut.
+//!   [`FasterKv::recover`] returns the store and [`Recovered`] (the cuts), and
+//!   [`FasterKv::continue_session`] gives a session back with its recovered serial.
+//!
+//! ## What CPR guarantees
+//!
+//! A checkpoint gives every session `i` a serial number `t_i`, its *cut*: the last operation
+//! it issued before it crossed from the checkpoint's version `v` to `v + 1`. After recovering
+//! that checkpoint (or after a crash, the latest valid one), every operation of session `i`
+//! with a serial `<= t_i` is in the store and none after it is. Sessions never stop for a
+//! checkpoint: each takes its own cut between two operations, and an idle session is cut on
+//! its behalf.
 //!
 //! ## How an operation works
 //!
@@ -112,8 +128,12 @@
 //! * **Epochs**: a session stays protected between operations and refreshes every
 //!   [`session::REFRESH_INTERVAL`] operations, and while it waits for I/O; no record
 //!   reference is held across a refresh or an allocation.
-//! * **Versions**: new records carry the store's version ([`FasterKv::version`], 0 until
-//!   checkpoints drive it).
+//! * **Versions** (the CPR rules, see [`cpr`]): new records carry the session's version. In
+//!   PREPARE, an operation that meets a record of a newer version moves the session across
+//!   its cut and retries there. From IN_PROGRESS to WAIT_FLUSH, a record of an older version
+//!   is never updated in place: it is copied to the tail. Writes never go pending across a
+//!   cut (a session finishes its pending RMWs before it acknowledges PREPARE, and in PREPARE
+//!   an RMW of an on-disk key completes blocking).
 //! * **Bad input and faults are errors, never panics or wrong data**: a key or value too large
 //!   for a page ([`Error::KeyTooLarge`], [`Error::ValueTooLarge`]), device failures
 //!   ([`Error::Hlog`] / [`Error::Device`]), a closed store ([`Error::Closed`]). Empty keys
@@ -121,8 +141,8 @@
 //!
 //! ## Not yet
 //!
-//! Checkpoints (CPR), recovery, the read cache and the YCSB benchmark arrive with their
-//! issues.
+//! The read cache. An idle session still holds back the log's *eviction* outside
+//! checkpoints (its epoch protection): drop idle sessions or call [`Session::refresh`].
 
 mod batch;
 mod checkpoint;
