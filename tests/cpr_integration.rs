@@ -49,6 +49,19 @@ fn holder(store: &FasterKv) -> (faster::Session, Arc<Mutex<Option<Vec<u8>>>>) {
     (s, got)
 }
 
+/// Starts a log-only checkpoint (after a full one, which it needs) and waits until the
+/// machine is in PREPARE: a log-only checkpoint starts there, and `holder`, which has not
+/// acknowledged it, keeps it there.
+fn hold_in_prepare(store: &FasterKv) -> faster::CheckpointHandle {
+    let handle = store
+        .checkpoint_with(CheckpointOptions::log_only())
+        .unwrap();
+    while store.checkpoint_state().phase != Phase::Prepare {
+        std::thread::yield_now();
+    }
+    handle
+}
+
 fn fill(store: &FasterKv) {
     let mut s = store.start_session();
     for k in 0..20_000u64 {
@@ -136,27 +149,27 @@ fn the_session_swaps_contexts_at_its_cut() {
     let dir = tempfile::tempdir().unwrap();
     let store = FasterKv::open(config(dir.path())).unwrap();
     fill(&store);
+    store.checkpoint().unwrap().wait().unwrap(); // version 1
     let (mut h, _) = holder(&store);
     let mut s = store.start_session();
     s.upsert(b"a", b"1").unwrap();
     s.upsert(b"b", b"2").unwrap();
-    let handle = store.checkpoint().unwrap();
-    refresh_until(&store, &mut h, Phase::Prepare);
+    let handle = hold_in_prepare(&store); // version 2
     // The holder has not acknowledged PREPARE: the machine waits there.
     assert_eq!(store.checkpoint_state().phase, Phase::Prepare);
-    s.upsert(b"c", b"3").unwrap(); // serial 3, still version 1
+    s.upsert(b"c", b"3").unwrap(); // serial 3, still version 2
     assert_eq!(
-        (s.phase(), s.version(), s.cut(1)),
-        (Phase::Prepare, 1, None)
+        (s.phase(), s.version(), s.cut(2)),
+        (Phase::Prepare, 2, None)
     );
-    assert_eq!(records(&store, b"c")[0].0, 1);
+    assert_eq!(records(&store, b"c")[0].0, 2);
     refresh_until(&store, &mut h, Phase::WaitPending);
     // `s` is idle: it was acknowledged on its behalf and cut at serial 3.
-    assert_eq!(s.cut(1), Some(3));
-    s.upsert(b"d", b"4").unwrap(); // serial 4: the first operation of version 2
-    assert_eq!((s.phase(), s.version()), (Phase::WaitPending, 2));
-    assert_eq!(records(&store, b"d")[0].0, 2);
-    assert_eq!(h.cut(1), Some(1), "the holder's cut: its one read");
+    assert_eq!(s.cut(2), Some(3));
+    s.upsert(b"d", b"4").unwrap(); // serial 4: the first operation of version 3
+    assert_eq!((s.phase(), s.version()), (Phase::WaitPending, 3));
+    assert_eq!(records(&store, b"d")[0].0, 3);
+    assert_eq!(h.cut(2), Some(1), "the holder's cut: its one read");
     h.complete_pending(true).unwrap();
     let info = handle.wait().unwrap();
     let mut sessions = info.sessions.clone();
@@ -165,7 +178,7 @@ fn the_session_swaps_contexts_at_its_cut() {
     expected.sort();
     assert_eq!(sessions, expected);
     s.upsert(b"e", b"5").unwrap();
-    assert_eq!((s.phase(), s.version()), (Phase::Rest, 2));
+    assert_eq!((s.phase(), s.version()), (Phase::Rest, 3));
 }
 
 #[test]
@@ -257,10 +270,10 @@ fn an_rmw_of_an_on_disk_key_in_prepare_completes_without_going_pending() {
     s.upsert(b"counter", &10u64.to_le_bytes()).unwrap();
     drop(s);
     fill(&store);
+    store.checkpoint().unwrap().wait().unwrap(); // version 1
     let (mut h, _) = holder(&store);
     let mut s = store.start_session();
-    let handle = store.checkpoint().unwrap();
-    refresh_until(&store, &mut h, Phase::Prepare);
+    let handle = hold_in_prepare(&store); // version 2
     let st = s
         .rmw_async(b"counter", &1u64.to_le_bytes(), AddU64, |r| r.unwrap())
         .unwrap();
@@ -278,11 +291,11 @@ fn an_rmw_of_an_on_disk_key_in_prepare_completes_without_going_pending() {
         .find(|(id, _)| *id == s.id())
         .unwrap()
         .1;
-    // The RMW ran in PREPARE, so in version 1: it is inside the cut.
+    // The RMW ran in PREPARE, so in version 2: it is inside the cut.
     assert_eq!(cut, 1);
     assert_eq!(
         records(&store, b"counter").last().unwrap(),
-        &(1, 11u64.to_le_bytes().to_vec())
+        &(2, 11u64.to_le_bytes().to_vec())
     );
 }
 

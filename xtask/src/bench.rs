@@ -39,6 +39,11 @@ const BENCHES: &[(&str, &[&str], &str)] = &[
         "hybrid log append GB/s with flushing vs a std::fs sequential write",
     ),
     (
+        "recovery",
+        &["bench", "--package", "faster", "--bench", "recovery"],
+        "store recovery GB/s of a 1 GB log, fold-over and snapshot, vs a std::fs read",
+    ),
+    (
         "ycsb",
         &[
             "run",

@@ -54,6 +54,33 @@ pub struct CheckpointDone {
     pub sessions: Vec<SessionCut>,
 }
 
+/// A checkpoint claimed with [`Cpr::begin`], to be driven with [`Cpr::finish`]. Dropping
+/// it unfinished abandons the checkpoint (the state returns to rest in `v + 1`).
+#[must_use = "a started checkpoint holds the state machine until it is finished"]
+#[derive(Debug)]
+pub struct Started {
+    cpr: Cpr,
+    first: Option<SystemState>,
+    at: Instant,
+}
+
+impl Started {
+    /// The version the checkpoint captures.
+    pub fn version(&self) -> u64 {
+        self.first.map_or(0, |f| f.version)
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(first) = self.first.take() {
+            if first.phase != Phase::Rest {
+                self.cpr.abandon(first);
+            }
+        }
+    }
+}
+
 /// When the wait for sessions gives up.
 #[derive(Clone, Copy, Debug)]
 enum Deadline {
@@ -107,10 +134,23 @@ impl Cpr {
         timeout: Duration,
         hooks: &mut H,
     ) -> Result<CheckpointDone, CprError<H::Error>> {
+        let started = self.begin(action)?;
+        self.finish(started, timeout, hooks)
+    }
+
+    /// The first half of [`Cpr::run`]: claims the state machine for a checkpoint of
+    /// `action`, moving it from rest to the action's first phase, or fails at once with
+    /// [`CprError::CheckpointInProgress`]. Lets a caller refuse a second checkpoint on its
+    /// own thread and drive the first on another with [`Cpr::finish`]. A [`Started`]
+    /// checkpoint that is dropped unfinished is abandoned.
+    pub fn begin<E: std::error::Error + 'static>(
+        &self,
+        action: Action,
+    ) -> Result<Started, CprError<E>> {
         let s = &*self.shared;
-        let start = Instant::now();
+        let at = Instant::now();
         let mut cur = s.load();
-        let first = loop {
+        loop {
             if cur.phase != Phase::Rest {
                 return Err(CprError::CheckpointInProgress {
                     phase: cur.phase,
@@ -118,9 +158,10 @@ impl Cpr {
                 });
             }
             if action == Action::None {
-                return Ok(CheckpointDone {
-                    version: cur.version,
-                    sessions: Vec::new(),
+                return Ok(Started {
+                    cpr: self.clone(),
+                    first: Some(cur),
+                    at,
                 });
             }
             let first = SystemState {
@@ -128,16 +169,43 @@ impl Cpr {
                 phase: action.first_phase(),
                 version: cur.version,
             };
-            #[cfg(not(loom))]
-            s.set_driver(Some(std::thread::current()));
             if s.transition(cur, first) {
-                break first;
+                return Ok(Started {
+                    cpr: self.clone(),
+                    first: Some(first),
+                    at,
+                });
             }
             cur = s.load();
+        }
+    }
+
+    /// The second half of [`Cpr::run`]: drives a checkpoint claimed with [`Cpr::begin`] to
+    /// its end on the calling thread (see [`Cpr::run`]).
+    pub fn finish<H: CheckpointHooks>(
+        &self,
+        mut started: Started,
+        timeout: Duration,
+        hooks: &mut H,
+    ) -> Result<CheckpointDone, CprError<H::Error>> {
+        let s = &*self.shared;
+        let Some(first) = started.first.take() else {
+            return Ok(CheckpointDone {
+                version: s.load().version,
+                sessions: Vec::new(),
+            });
         };
         let version = first.version;
+        if first.phase == Phase::Rest {
+            return Ok(CheckpointDone {
+                version,
+                sessions: Vec::new(),
+            });
+        }
+        #[cfg(not(loom))]
+        s.set_driver(Some(std::thread::current()));
         s.prune();
-        let result = self.drive(first, Deadline::after(timeout), start, hooks);
+        let result = self.drive(first, Deadline::after(timeout), started.at, hooks);
         if result.is_err() {
             hooks.abort(version);
         }

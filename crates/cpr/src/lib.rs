@@ -46,7 +46,7 @@ mod member;
 pub mod state;
 mod sync;
 
-pub use driver::{CheckpointDone, CheckpointHooks, SessionCut};
+pub use driver::{CheckpointDone, CheckpointHooks, SessionCut, Started};
 pub use error::CprError;
 pub use machine::{Cpr, PhaseObserver};
 pub use member::{Membership, Rules, SessionWork};

@@ -128,22 +128,17 @@ pub(crate) fn start(inner: Arc<Inner>, options: CheckpointOptions) -> Result<Che
         CheckpointKind::IndexOnly => Action::IndexOnly,
         CheckpointKind::LogOnly => Action::LogOnly,
     };
-    // Refuse a second checkpoint at once, on the caller's thread.
-    let state = inner.cpr.state();
-    if state.phase != faster_cpr::Phase::Rest {
-        return Err(Error::CheckpointInProgress {
-            phase: state.phase,
-            version: state.version,
-        });
-    }
     if action == Action::LogOnly && crate::store::lock(&inner.last_index).is_none() {
         return Err(Error::InvalidConfig(
             "a log-only checkpoint needs an earlier full or index-only checkpoint".into(),
         ));
     }
+    // Claim the state machine on the caller's thread, so that a second request fails at
+    // once with `CheckpointInProgress`; the checkpoint itself runs on its own thread.
+    let started = inner.cpr.begin::<Error>(action).map_err(Error::from_cpr)?;
     let thread = std::thread::Builder::new()
         .name("faster-checkpoint".into())
-        .spawn(move || run(&inner, action, options))
+        .spawn(move || run(&inner, action, options, started))
         .map_err(|source| Error::Io {
             what: "starting the checkpoint thread",
             path: Default::default(),
@@ -152,12 +147,17 @@ pub(crate) fn start(inner: Arc<Inner>, options: CheckpointOptions) -> Result<Che
     Ok(CheckpointHandle { thread })
 }
 
-fn run(inner: &Arc<Inner>, action: Action, options: CheckpointOptions) -> Result<CheckpointInfo> {
+fn run(
+    inner: &Arc<Inner>,
+    action: Action,
+    options: CheckpointOptions,
+    claimed: faster_cpr::Started,
+) -> Result<CheckpointInfo> {
     let started = Instant::now();
     let mut hooks = StoreHooks::new(inner.clone(), action, options);
     let done = inner
         .cpr
-        .run(action, inner.checkpoint_timeout, &mut hooks)
+        .finish(claimed, inner.checkpoint_timeout, &mut hooks)
         .map_err(Error::from_cpr)?;
     let token = CheckpointToken::for_version(done.version);
     if let Some(part) = hooks.index_part.clone() {

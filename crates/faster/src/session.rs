@@ -93,6 +93,8 @@ pub struct Session {
     serial: u64,
     scratch: Vec<u8>,
     pending: Pending,
+    /// Operations that crossed a cut while they ran (for tests).
+    shifts: u64,
 }
 
 impl fmt::Debug for Session {
@@ -177,6 +179,7 @@ impl Session {
             serial,
             scratch: Vec::new(),
             pending: Pending::new(),
+            shifts: 0,
         }
     }
 
@@ -198,6 +201,7 @@ impl Session {
             serial: 0,
             scratch: Vec::new(),
             pending: Pending::new(),
+            shifts: 0,
         }
     }
 
@@ -260,6 +264,7 @@ impl Session {
             match f(&mut p) {
                 Ok(Ok(v)) => break Ok(v),
                 Ok(Err(Shift)) => {
+                    self.shifts += 1;
                     // The operation becomes the first of the new version: the cut is the
                     // serial before it.
                     if let Err(e) = self.sync(self.serial - 1, true) {
@@ -944,5 +949,105 @@ impl Drop for Session {
             m.leave(self.serial);
         }
         self.guard = None;
+    }
+}
+
+#[cfg(test)]
+mod shift_tests {
+    //! The CPR shift (FASTER's CPR_SHIFT_DETECTED): an operation of a session still in
+    //! PREPARE of version `v` that meets a record of a newer version must not act on it; the
+    //! session crosses its cut and the operation runs again in the new version, with the
+    //! same serial number. A session cannot be held in PREPARE from outside while another
+    //! writes `v + 1` records (it would synchronise before its operation), so these tests
+    //! give the session PREPARE's rules by hand and let a real checkpoint write the newer
+    //! records.
+    use super::*;
+    use crate::{AddU64, Config, FasterKv, LogDevice};
+
+    fn store() -> (tempfile::TempDir, FasterKv) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(dir.path())
+            .with_log_device(LogDevice::Memory)
+            .with_log_memory(1 << 20)
+            .with_page_size(64 << 10)
+            .with_table_bits(10);
+        let store = FasterKv::open(config).unwrap();
+        (dir, store)
+    }
+
+    /// Gives `s` the rules of PREPARE in version `version`.
+    fn in_prepare(s: &mut Session, version: u32) {
+        s.cx = Cx {
+            version,
+            detect_shift: true,
+            copy_older: false,
+            no_pending_writes: true,
+        };
+    }
+
+    fn versions(store: &FasterKv, key: &[u8]) -> Vec<u32> {
+        let hlog = store.hlog();
+        hlog.scan(hlog.begin_address(), hlog.tail_address())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .filter(|r| r.key == key)
+            .map(|r| r.version)
+            .collect()
+    }
+
+    #[test]
+    fn every_operation_kind_shifts_on_a_newer_record_and_keeps_its_serial() {
+        let (_dir, store) = store();
+        let mut w = store.start_session();
+        let mut s = store.start_session();
+        store.checkpoint().unwrap().wait().unwrap(); // the store works in version 2 now
+        for k in [&b"u"[..], b"r", b"m", b"d"] {
+            w.upsert(k, &1u64.to_le_bytes()).unwrap(); // version-2 records
+        }
+        s.read(b"warm-up").unwrap(); // `s` follows the checkpoint's end here
+        assert_eq!(s.cx.version, 2);
+        assert_eq!(versions(&store, b"u"), [2]);
+        let serial = s.serial();
+
+        in_prepare(&mut s, 1);
+        s.upsert(b"u", b"x").unwrap();
+        assert_eq!(s.cx.version, 2, "the session crossed to the new version");
+        assert_eq!(
+            s.serial(),
+            serial + 1,
+            "one serial for the shifted operation"
+        );
+        // A version-1 operation never updated the version-2 record in place: the retry
+        // (in version 2, at rest) did.
+        assert_eq!(versions(&store, b"u"), [2]);
+        assert_eq!(s.read(b"u").unwrap(), Some(b"x".to_vec()));
+
+        in_prepare(&mut s, 1);
+        assert_eq!(s.read(b"r").unwrap(), Some(1u64.to_le_bytes().to_vec()));
+        assert_eq!(s.cx.version, 2);
+
+        in_prepare(&mut s, 1);
+        s.rmw(b"m", &2u64.to_le_bytes(), &AddU64).unwrap();
+        assert_eq!(s.cx.version, 2);
+        assert_eq!(s.read(b"m").unwrap(), Some(3u64.to_le_bytes().to_vec()));
+
+        in_prepare(&mut s, 1);
+        s.delete(b"d").unwrap();
+        assert_eq!(s.cx.version, 2);
+        assert_eq!(s.read(b"d").unwrap(), None);
+        assert_eq!(s.serial(), serial + 7);
+        assert_eq!(s.shifts, 4, "each of the four operations shifted once");
+    }
+
+    #[test]
+    fn records_of_the_same_or_older_versions_do_not_shift() {
+        let (_dir, store) = store();
+        let mut s = store.start_session();
+        s.upsert(b"k", b"1").unwrap(); // a version-1 record
+        in_prepare(&mut s, 1);
+        s.upsert(b"k", b"2").unwrap();
+        assert_eq!(s.cx.version, 1, "no shift: still in PREPARE's rules");
+        assert_eq!(versions(&store, b"k"), [1], "updated in place");
+        assert_eq!(s.shifts, 0);
     }
 }
