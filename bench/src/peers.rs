@@ -232,9 +232,8 @@ impl Worker for FasterWorker {
     #[inline]
     fn read(&mut self, key: u64) -> Option<u64> {
         self.session
-            .read(&key.to_le_bytes())
+            .read_with(&key.to_le_bytes(), |v| v.map(AddU64::decode))
             .expect("store read failed")
-            .map(|v| AddU64::decode(&v))
     }
 
     #[inline]

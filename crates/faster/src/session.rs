@@ -389,6 +389,34 @@ impl Session {
         })
     }
 
+    /// Reads `key` like [`Session::read`], but hands the value to `f` as a borrowed slice
+    /// (`None`: missing or deleted) instead of returning a new vector, and returns what `f`
+    /// returns. The value is copied into a buffer of the session, so a read from memory does
+    /// not allocate. The slice is only valid during the call.
+    ///
+    /// Same semantics as [`Session::read`] otherwise: it takes the next serial number and
+    /// blocks on the disk reads it needs; `f` is called exactly once if this returns `Ok`,
+    /// and never if it returns `Err`.
+    ///
+    /// ```
+    /// # use faster::{Config, FasterKv, LogDevice};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let config = Config::new(dir.path()).with_log_device(LogDevice::Memory)
+    /// #     .with_log_memory(1 << 20).with_page_size(64 << 10).with_table_bits(10);
+    /// let store = FasterKv::open(config)?;
+    /// let mut s = store.start_session();
+    /// s.upsert(b"n", &7u64.to_le_bytes())?;
+    /// let n = s.read_with(b"n", |v| v.map(|b| u64::from_le_bytes(b.try_into().unwrap())))?;
+    /// assert_eq!(n, Some(7));
+    /// assert_eq!(s.read_with(b"missing", |v| v.is_none())?, true);
+    /// assert_eq!(s.serial(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn read_with<T>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
+        self.read_hashed_with(key, KeyHash::of(key), f)
+    }
+
     /// Read-modify-write of `key` with `input` through `rmw` (see [`Rmw`]). Blocks on the disk
     /// reads it needs.
     pub fn rmw<R: Rmw + ?Sized>(&mut self, key: &[u8], input: &[u8], rmw: &R) -> Result<()> {

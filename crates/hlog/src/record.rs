@@ -166,11 +166,37 @@ pub(crate) enum Kind {
     Unwritten,
 }
 
+#[inline]
 pub(crate) fn classify(
     header: u64,
     lens: Option<(u64, u64)>,
     avail: usize,
 ) -> Result<Kind, FormatError> {
+    // The common case first: one test for "a record header" (record bit set, filler and
+    // reserved bits clear) instead of four.
+    if header & (RESERVED_MASK | FILLER_BIT | RECORD_BIT) == RECORD_BIT {
+        if let Some((w2, w3)) = lens {
+            let key_len = (w2 & 0xffff_ffff) as usize;
+            let value_len = w2 >> 32;
+            let capacity = w3;
+            // `w3 >> 32 == 0` and `value_len <= capacity` in one comparison (value_len < 2^32).
+            if capacity < (1 << 32) && value_len <= capacity {
+                let size = HEADER_SIZE as u64 + pad8(key_len as u64) + pad8(capacity);
+                if size <= avail as u64 {
+                    return Ok(Kind::Record(Lengths {
+                        key_len,
+                        capacity: capacity as usize,
+                        size: size as usize,
+                    }));
+                }
+            }
+        }
+    }
+    classify_slow(header, lens, avail)
+}
+
+#[cold]
+fn classify_slow(header: u64, lens: Option<(u64, u64)>, avail: usize) -> Result<Kind, FormatError> {
     if header == 0 {
         return Ok(Kind::Unwritten);
     }
@@ -384,6 +410,11 @@ impl<'a> NewRecord<'a> {
 
 /// Stores `bytes` into `words` as little-endian words, zero-padding the last one.
 fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    if let (Ok(b), Some(w)) = (<[u8; 8]>::try_from(bytes), words.first()) {
+        // The common 8-byte value: one store.
+        w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        return;
+    }
     let mut chunks = bytes.chunks_exact(8);
     let mut i = 0;
     for c in chunks.by_ref() {
@@ -402,15 +433,24 @@ fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
 
 /// Appends `len` bytes stored in `words` to `out`.
 fn load_bytes(words: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
+    if let (8, Some(w)) = (len, words.first()) {
+        out.extend_from_slice(&w.load(Ordering::Relaxed).to_le_bytes());
+        return;
+    }
     let mut left = len;
     for w in words {
         if left == 0 {
             break;
         }
         let b = w.load(Ordering::Relaxed).to_le_bytes();
-        let n = left.min(8);
-        out.extend_from_slice(&b[..n]);
-        left -= n;
+        if left >= 8 {
+            // A fixed-size copy: an 8-byte store, not a call to memcpy.
+            out.extend_from_slice(&b);
+            left -= 8;
+        } else {
+            out.extend_from_slice(&b[..left]);
+            left = 0;
+        }
     }
 }
 
@@ -444,6 +484,7 @@ pub(crate) fn write_filler(word: &AtomicU64) {
 }
 
 /// Classifies the entry at the start of `words` (which extend to the end of the page).
+#[inline]
 pub(crate) fn classify_words(words: &[AtomicU64]) -> Result<Kind, FormatError> {
     let header = words
         .first()
@@ -468,6 +509,7 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// Decodes the record at the start of `words` (which extend to the end of the page).
+    #[inline]
     pub(crate) fn parse(address: Address, words: &'a [AtomicU64]) -> Result<Self> {
         match classify_words(words).map_err(|e| e.at(address))? {
             Kind::Record(l) => Ok(RecordRef {
@@ -519,6 +561,9 @@ impl<'a> RecordRef<'a> {
     pub fn key_eq(&self, key: &[u8]) -> bool {
         if key.len() != self.key_len {
             return false;
+        }
+        if let (Ok(k), Some(w)) = (<[u8; 8]>::try_from(key), self.words.get(4)) {
+            return w.load(Ordering::Relaxed) == u64::from_le_bytes(k);
         }
         let mut chunks = key.chunks(8);
         self.key_words().iter().all(|w| {
