@@ -5,8 +5,12 @@
 //! against the recovered cuts. It then continues every session, writes more, checkpoints,
 //! recovers again and checks again.
 //!
-//! `FASTER_CRASH_ROUNDS` sets the number of rounds (default 3), `FASTER_CRASH_SEED` the seed
-//! of the kill delays.
+//! `FASTER_CRASH_ROUNDS` sets the number of rounds (default 20), `FASTER_CRASH_SEED` the seed
+//! of the kill delays. A failed round does not stop the test: each round prints one line
+//! `CRASH-ROUND <i> ok checkpoints=<n> recovered_version=<v> cuts=<t,..> delay_ms=<d> ms=<m>`
+//! or `CRASH-ROUND <i> VIOLATION delay_ms=<d> ms=<m> msg=<first line of the failure>`, then
+//! `CRASH-SUMMARY rounds=<n> ok=<n> violations=<n> checkpoints=<n> seed=<s>`; the test fails
+//! at the end if any round failed (`cargo xtask crash` parses these lines).
 
 #[path = "recovery_common.rs"]
 mod common;
@@ -364,7 +368,17 @@ impl Drop for RoundDir {
     }
 }
 
-fn one_round(round: u64, delay_ms: u64) {
+/// What a round that passed reports.
+struct RoundOk {
+    /// Checkpoints the child reported before the kill.
+    checkpoints: usize,
+    /// The version of the first recovery (after the kill).
+    recovered_version: u64,
+    /// That recovery's cuts, in session-id order.
+    cuts: Vec<u64>,
+}
+
+fn one_round(round: u64, delay_ms: u64) -> RoundOk {
     let began = Instant::now();
     let dir = RoundDir(Some(tempdir()));
     let run = run_child(dir.path(), delay_ms);
@@ -436,16 +450,34 @@ fn one_round(round: u64, delay_ms: u64) {
         rec2.version,
         began.elapsed(),
     );
+    RoundOk {
+        checkpoints: run.checkpoints.len(),
+        recovered_version: rec.version,
+        cuts: cuts.values().copied().collect(),
+    }
 }
 
-/// Kills the child with SIGKILL at a random moment, `FASTER_CRASH_ROUNDS` times (3 by
-/// default), and verifies the exact per-session prefix after each crash.
+/// The first line of a panic's message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic".to_string()
+    };
+    text.lines().next().unwrap_or("").to_string()
+}
+
+/// Kills the child with SIGKILL at a random moment, `FASTER_CRASH_ROUNDS` times (20 by
+/// default), and verifies the exact per-session prefix after each crash; every round runs
+/// even if an earlier one failed, and the test fails at the end if any did.
 #[test]
 fn crash_prefix_survives_sigkill() {
     let rounds: u64 = std::env::var("FASTER_CRASH_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(20);
     let seed: u64 = std::env::var("FASTER_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -457,11 +489,43 @@ fn crash_prefix_survives_sigkill() {
     println!("crash_prefix: {rounds} rounds, FASTER_CRASH_SEED={seed}");
     let mut rng = faster_tests::Rng::new(seed);
     let began = Instant::now();
+    let (mut ok, mut violations, mut checkpoints) = (0u64, 0u64, 0usize);
     for round in 0..rounds {
-        one_round(round, rng.below(301));
+        let delay_ms = rng.below(301);
+        let t = Instant::now();
+        match std::panic::catch_unwind(|| one_round(round, delay_ms)) {
+            Ok(r) => {
+                ok += 1;
+                checkpoints += r.checkpoints;
+                let cuts: Vec<String> = r.cuts.iter().map(u64::to_string).collect();
+                println!(
+                    "CRASH-ROUND {round} ok checkpoints={} recovered_version={} cuts={} \
+                     delay_ms={delay_ms} ms={}",
+                    r.checkpoints,
+                    r.recovered_version,
+                    cuts.join(","),
+                    t.elapsed().as_millis()
+                );
+            }
+            Err(payload) => {
+                violations += 1;
+                println!(
+                    "CRASH-ROUND {round} VIOLATION delay_ms={delay_ms} ms={} msg={}",
+                    t.elapsed().as_millis(),
+                    panic_message(&*payload)
+                );
+            }
+        }
     }
     println!(
-        "crash_prefix: {rounds} rounds, 0 violations, {:.2?}",
+        "CRASH-SUMMARY rounds={rounds} ok={ok} violations={violations} checkpoints={checkpoints} seed={seed}"
+    );
+    println!(
+        "crash_prefix: {rounds} rounds, {violations} violations, {:.2?}",
         began.elapsed()
+    );
+    assert_eq!(
+        violations, 0,
+        "{violations} of {rounds} rounds failed; replay with FASTER_CRASH_SEED={seed}"
     );
 }

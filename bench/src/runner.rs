@@ -73,6 +73,9 @@ pub enum CheckpointMode {
     FoldOver,
     /// [`LogCapture::Snapshot`]: write the in-memory part of the log to a snapshot file.
     Snapshot,
+    /// The first checkpoint full (fold-over), the later ones log-only (fold-over): the index
+    /// is written once, as FASTER users who checkpoint often do with `CheckpointHybridLog`.
+    Incremental,
 }
 
 impl CheckpointMode {
@@ -81,15 +84,19 @@ impl CheckpointMode {
         match self {
             CheckpointMode::FoldOver => "fold-over",
             CheckpointMode::Snapshot => "snapshot",
+            CheckpointMode::Incremental => "incremental",
         }
     }
 
-    /// The store's options for a full checkpoint in this mode.
-    pub fn options(self) -> CheckpointOptions {
-        CheckpointOptions::full().with_log(match self {
-            CheckpointMode::FoldOver => LogCapture::FoldOver,
-            CheckpointMode::Snapshot => LogCapture::Snapshot,
-        })
+    /// The store's options for a checkpoint in this mode (`first`: no checkpoint succeeded
+    /// yet in this run).
+    pub fn options(self, first: bool) -> CheckpointOptions {
+        match self {
+            CheckpointMode::FoldOver => CheckpointOptions::full(),
+            CheckpointMode::Snapshot => CheckpointOptions::full().with_log(LogCapture::Snapshot),
+            CheckpointMode::Incremental if first => CheckpointOptions::full(),
+            CheckpointMode::Incremental => CheckpointOptions::log_only(),
+        }
     }
 }
 
@@ -105,8 +112,9 @@ impl std::str::FromStr for CheckpointMode {
         match s.to_ascii_lowercase().as_str() {
             "fold-over" | "foldover" | "fold_over" => Ok(CheckpointMode::FoldOver),
             "snapshot" => Ok(CheckpointMode::Snapshot),
+            "incremental" => Ok(CheckpointMode::Incremental),
             _ => Err(format!(
-                "unknown checkpoint mode {s:?} (fold-over, snapshot)"
+                "unknown checkpoint mode {s:?} (fold-over, snapshot, incremental)"
             )),
         }
     }
@@ -508,8 +516,9 @@ fn checkpoint_loop(
             std::thread::park_timeout(next - now);
         }
         let at = Instant::now();
+        let first = !out.iter().any(|a: &Attempt| a.is_ok());
         let attempt = kv
-            .checkpoint_with(mode.options())
+            .checkpoint_with(mode.options(first))
             .and_then(|h| h.wait())
             .map(|info| CheckpointRecord {
                 version: info.version,

@@ -6,6 +6,8 @@
 //! * `cargo xtask loom [--preemptions N]` — only the loom models.
 //! * `cargo xtask bench <name> [-- args]` — end-to-end benchmarks (see
 //!   [`mod@bench`]).
+//! * `cargo xtask crash [--rounds N]` — the kill -9 prefix test (see
+//!   [`mod@crash`]).
 //!
 //! It depends on nothing but `std`, so it builds in seconds on a fresh
 //! machine.
@@ -13,6 +15,7 @@
 mod bench;
 mod ci;
 mod cmd;
+mod crash;
 mod loom;
 
 use std::process::ExitCode;
@@ -24,6 +27,7 @@ commands:
   ci                      fmt, clippy, tests, loom models, docs (stops at the first failure)
   loom [--preemptions N]  run only the loom models (default N = 2)
   bench <name> [args..]   run a benchmark; names: device, index, hlog, ycsb
+  crash [--rounds N] [--seed S]  kill -9 prefix test in release, N rounds (default 20)
   help                    this text
 ";
 
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("loom") => loom::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("crash") => crash::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
