@@ -324,3 +324,55 @@ fn checkpoints_can_be_requested_from_any_thread_and_one_at_a_time() {
     drop(h);
     store.checkpoint().unwrap().wait().unwrap();
 }
+
+/// Thread coordination: busy sessions acknowledge phases as they run, and the last one to
+/// acknowledge a phase moves the state machine on, not only the checkpoint's own thread.
+#[test]
+fn busy_sessions_advance_the_state_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let movers = Arc::new(Mutex::new(Vec::new()));
+    let m2 = movers.clone();
+    let store = FasterKv::open(
+        config(dir.path())
+            .with_log_memory(16 << 20)
+            .with_phase_observer(move |s| {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                m2.lock().unwrap().push((s.phase, name));
+            }),
+    )
+    .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3u64)
+        .map(|t| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("worker-{t}"))
+                .spawn(move || {
+                    let mut s = store.start_session();
+                    let mut i = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let key = (t << 32 | i % 1000).to_le_bytes();
+                        s.rmw(&key, &1u64.to_le_bytes(), &AddU64).unwrap();
+                        i += 1;
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for _ in 0..5 {
+        store.checkpoint().unwrap().wait().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let movers = movers.lock().unwrap();
+    let by_sessions = movers
+        .iter()
+        .filter(|(_, name)| name.starts_with("worker-"))
+        .count();
+    assert!(
+        by_sessions > 0,
+        "no transition was made by a session: {movers:?}"
+    );
+}

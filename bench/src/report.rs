@@ -141,7 +141,7 @@ fn checkpoint_table(cfg: &BenchConfig, reports: &[SystemReport], out: &mut Strin
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "checkpoints: each cell run again with a full {} checkpoint every {} s (min/median/max \
+        "checkpoints: each cell run again with a {} checkpoint every {} s (min/median/max \
          duration; bytes written by all of the run's checkpoints, index + log)",
         cfg.checkpoint_mode,
         cfg.checkpoint_every.map_or(0.0, |d| d.as_secs_f64())

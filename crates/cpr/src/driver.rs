@@ -15,6 +15,9 @@ pub struct SessionCut {
     pub id: u64,
     /// Its last serial in the checkpoint's version.
     pub serial: u64,
+    /// The serial of its last operation when the cuts were collected (`>= serial`): how
+    /// many operations it had issued, for validating the cut later.
+    pub issued: u64,
 }
 
 /// The store's work in the phases the driver owns. `faster-cpr` decides

@@ -481,9 +481,11 @@ impl Shared {
                 {
                     let _ = self.step(m, &mut st, global, None, &mut NoWork);
                 }
+                let issued = m.hot.busy.load(Ordering::Acquire) >> 1;
                 st.cut.filter(|c| c.0 == version).map(|c| SessionCut {
                     id: m.id,
                     serial: c.1,
+                    issued: issued.max(c.1),
                 })
             })
             .collect();

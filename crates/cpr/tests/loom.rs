@@ -359,7 +359,8 @@ fn timeout_leaves_a_consistent_state() {
             done.sessions,
             [SessionCut {
                 id: 1,
-                serial: stuck.serial
+                serial: stuck.serial,
+                issued: stuck.serial
             }]
         );
         assert_eq!(cpr.state(), SystemState::rest(V + 2));

@@ -177,7 +177,14 @@ fn an_idle_session_is_acknowledged_on_its_behalf() {
     let done = cpr
         .run(Action::Full, Duration::from_secs(10), &mut hooks)
         .unwrap();
-    assert_eq!(done.sessions, [SessionCut { id: 7, serial: 2 }]);
+    assert_eq!(
+        done.sessions,
+        [SessionCut {
+            id: 7,
+            serial: 2,
+            issued: 2
+        }]
+    );
     // Its next operation works in the new version.
     idle.op();
     assert_eq!(idle.log.last(), Some(&(3, 2)));
@@ -287,7 +294,8 @@ fn pending_work_times_out_in_wait_pending_and_the_next_checkpoint_succeeds() {
         done.sessions,
         [SessionCut {
             id: 5,
-            serial: stuck.serial
+            serial: stuck.serial,
+            issued: stuck.serial
         }]
     );
 }
@@ -365,7 +373,14 @@ fn index_only_and_log_only_checkpoints() {
         .run(Action::LogOnly, Duration::from_secs(10), &mut hooks)
         .unwrap();
     assert_eq!(done.version, 2);
-    assert_eq!(done.sessions, [SessionCut { id: 1, serial: 2 }]);
+    assert_eq!(
+        done.sessions,
+        [SessionCut {
+            id: 1,
+            serial: 2,
+            issued: 2
+        }]
+    );
     assert_eq!(hooks.calls, ["start LogOnly 2", "log 2", "meta 2"]);
     let phases: Vec<Phase> = seen.lock().unwrap().iter().map(|s| s.phase).collect();
     use Phase::*;
@@ -410,5 +425,12 @@ fn a_session_that_leaves_before_its_cut_is_cut_at_its_last_serial() {
     m.leave(serial);
     drop(_guard);
     let done = driver.join().unwrap().unwrap();
-    assert_eq!(done.sessions, [SessionCut { id: 9, serial: 2 }]);
+    assert_eq!(
+        done.sessions,
+        [SessionCut {
+            id: 9,
+            serial: 2,
+            issued: 2
+        }]
+    );
 }

@@ -269,6 +269,7 @@ impl StoreHooks {
                 .map(|c| MetaCut {
                     id: c.id,
                     serial: c.serial,
+                    issued: c.issued,
                 })
                 .collect(),
             page_size: hlog.page_size(),

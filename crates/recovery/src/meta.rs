@@ -55,6 +55,9 @@ pub struct SessionCut {
     pub id: u64,
     /// The serial number of the session's last operation in the checkpoint's version.
     pub serial: u64,
+    /// The serial of the session's last operation when the checkpoint was written: how many
+    /// operations it had issued. A cut beyond it is corrupt.
+    pub issued: u64,
 }
 
 /// The metadata of one checkpoint, persisted as `<checkpoint>/meta` by

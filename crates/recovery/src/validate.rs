@@ -46,6 +46,12 @@ pub fn validate(meta: &CheckpointMeta, file: &Path) -> Result<()> {
         if !ids.insert(s.id) {
             return bad(format!("session {} appears more than once", s.id));
         }
+        if s.serial > s.issued {
+            return bad(format!(
+                "session {}'s cut, serial {}, is beyond the {} operations it had issued",
+                s.id, s.serial, s.issued
+            ));
+        }
     }
     if !meta.page_size.is_power_of_two() || meta.page_size < MIN_PAGE_SIZE {
         return bad(format!(

@@ -50,7 +50,11 @@ fn each_rule_is_enforced() {
             m.index.as_mut().unwrap().start_address = m.start_address + 64
         }),
         ("more than once", |m| {
-            m.sessions.push(SessionCut { id: 1, serial: 0 })
+            m.sessions.push(SessionCut {
+                id: 1,
+                serial: 0,
+                issued: 0,
+            })
         }),
         ("page size", |m| m.page_size = 256),
         ("page size", |m| m.page_size = 4097),
@@ -128,7 +132,11 @@ fn successor_needs_higher_version_and_monotone_serials() {
     }
     // Sessions present in only one of them are fine.
     let mut gone = common::full(4);
-    gone.sessions = vec![SessionCut { id: 9, serial: 0 }];
+    gone.sessions = vec![SessionCut {
+        id: 9,
+        serial: 0,
+        issued: 0,
+    }];
     validate_successor(&old, &gone).unwrap();
 }
 
@@ -176,4 +184,12 @@ fn check_files_detects_missing_and_short_files() {
         Err(RecoveryError::Corrupt { file, .. }) => assert_eq!(file, snap),
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_cut_beyond_the_operations_issued_is_corrupt() {
+    let mut meta = common::full(3);
+    meta.sessions[0].serial = meta.sessions[0].issued + 1;
+    let err = validate(&meta, Path::new("meta")).unwrap_err();
+    assert!(err.to_string().contains("beyond"), "{err}");
 }

@@ -54,8 +54,13 @@ pub fn full(version: u64) -> CheckpointMeta {
             SessionCut {
                 id: 1,
                 serial: 10 + version,
+                issued: 10 + version,
             },
-            SessionCut { id: 2, serial: 20 },
+            SessionCut {
+                id: 2,
+                serial: 20,
+                issued: 20,
+            },
         ],
         page_size: 4096,
     }
