@@ -55,6 +55,7 @@
 //! device moves aligned bytes between memory and storage and nothing else. The segment files
 //! are a storage detail, not a log structure.
 
+mod blocking;
 mod buf;
 mod completion;
 mod error;
@@ -68,6 +69,7 @@ mod uring;
 
 use std::path::Path;
 
+pub use blocking::{read_sync, write_sync};
 pub use buf::{AlignedBuf, IoSource};
 pub use error::{DeviceError, OpKind, Result};
 pub use fault::{Fault, FaultInjector};

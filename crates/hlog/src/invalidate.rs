@@ -1,8 +1,6 @@
 //! [`Hlog::invalidate_on_device`]: sets the invalid bit of on-disk records durably (recovery
 //! uses it for records newer than the recovered checkpoint).
 
-use std::sync::{Arc, Mutex};
-
 use faster_device::AlignedBuf;
 
 use crate::address::Address;
@@ -84,21 +82,6 @@ impl Hlog {
 
     /// Writes `buf` at `offset` on the log's device, driving completions until done.
     fn write_sync(&self, offset: u64, buf: AlignedBuf) -> Result<()> {
-        let device = self.device();
-        let slot: Arc<Mutex<Option<faster_device::Result<()>>>> = Arc::default();
-        let s2 = slot.clone();
-        device.write(
-            offset,
-            Box::new(buf),
-            Box::new(move |r| *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r)),
-        )?;
-        loop {
-            if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return r.map_err(HlogError::from);
-            }
-            if device.wait()? == 0 {
-                std::thread::yield_now();
-            }
-        }
+        Ok(faster_device::write_sync(&**self.device(), offset, buf)?)
     }
 }

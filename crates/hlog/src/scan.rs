@@ -1,7 +1,5 @@
 //! [`LogScan`]: an iterator over the records of an address range, from disk and memory.
 
-use std::sync::{Arc, Mutex};
-
 use faster_device::AlignedBuf;
 use faster_epoch::Participant;
 
@@ -153,25 +151,8 @@ fn stabilize(log: &Hlog, buf: &mut [u8], page: u64, first: usize, stable: u64) {
 
 /// Reads `len` bytes at `offset` from the log's device, driving completions until done.
 pub(crate) fn read_sync(log: &Hlog, offset: u64, len: usize) -> Result<AlignedBuf> {
-    let device = log.device();
-    let slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>> = Arc::default();
-    let s2 = slot.clone();
     let buf = AlignedBuf::new(len, log.geometry().alignment)?;
-    device.read(
-        offset,
-        buf,
-        Box::new(move |r| {
-            *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-        }),
-    )?;
-    loop {
-        if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            return r.map_err(HlogError::from);
-        }
-        if device.wait()? == 0 {
-            std::thread::yield_now();
-        }
-    }
+    Ok(faster_device::read_sync(&**log.device(), offset, buf)?)
 }
 
 impl Iterator for LogScan<'_> {

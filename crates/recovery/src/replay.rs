@@ -248,7 +248,8 @@ fn copy_snapshot(meta: &CheckpointMeta, layout: &StoreLayout, log: &dyn Device) 
         let stop = (at + COPY_CHUNK).min(end);
         let len = (stop - at) as usize;
         let mut buf =
-            read_sync(&snap, at - base, AlignedBuf::new(len, align as usize)?).map_err(snap_err)?;
+            faster_device::read_sync(&snap, at - base, AlignedBuf::new(len, align as usize)?)
+                .map_err(snap_err)?;
         // The first block: the log device already holds [begin, flushed); bytes below the
         // begin are no log bytes (and may not be on the device).
         let keep_from = at.max(meta.begin_address);
@@ -256,55 +257,14 @@ fn copy_snapshot(meta: &CheckpointMeta, layout: &StoreLayout, log: &dyn Device) 
             let lo = keep_from & !(align - 1);
             let keep_end = align_up(flushed, align).min(stop);
             let old = AlignedBuf::new((keep_end - lo) as usize, align as usize)?;
-            let old = read_sync(log, lo, old)?;
+            let old = faster_device::read_sync(log, lo, old)?;
             let (a, b) = ((keep_from - at) as usize, (flushed.min(stop) - at) as usize);
             let skip = (at.max(lo) - lo) as usize;
             buf[a..b].copy_from_slice(&old[skip + a..skip + b]);
         }
-        write_sync(log, at, buf)?;
+        faster_device::write_sync(log, at, buf)?;
         at = stop;
     }
     log.flush()?;
     Ok(end - base)
-}
-
-/// Reads into `buf` at `offset` of `device`, driving completions until done.
-fn read_sync(
-    device: &dyn Device,
-    offset: u64,
-    buf: AlignedBuf,
-) -> faster_device::Result<AlignedBuf> {
-    let slot = Arc::new(std::sync::Mutex::new(None));
-    let s2 = slot.clone();
-    device.read(
-        offset,
-        buf,
-        Box::new(move |r| *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r)),
-    )?;
-    wait_for(device, &slot)
-}
-
-/// Writes `buf` at `offset` of `device`, driving completions until done.
-fn write_sync(device: &dyn Device, offset: u64, buf: AlignedBuf) -> faster_device::Result<()> {
-    let slot = Arc::new(std::sync::Mutex::new(None));
-    let s2 = slot.clone();
-    device.write(
-        offset,
-        Box::new(buf),
-        Box::new(move |r| *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r)),
-    )?;
-    wait_for(device, &slot)
-}
-
-type Slot<T> = Arc<std::sync::Mutex<Option<faster_device::Result<T>>>>;
-
-fn wait_for<T>(device: &dyn Device, slot: &Slot<T>) -> faster_device::Result<T> {
-    loop {
-        if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            return r;
-        }
-        if device.wait()? == 0 {
-            std::thread::yield_now();
-        }
-    }
 }
