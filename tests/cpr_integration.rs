@@ -351,7 +351,7 @@ fn busy_sessions_advance_the_state_machine() {
                     let mut s = store.start_session();
                     let mut i = 0u64;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        let key = (t << 32 | i % 1000).to_le_bytes();
+                        let key = ((t << 32) | (i % 1000)).to_le_bytes();
                         s.rmw(&key, &1u64.to_le_bytes(), &AddU64).unwrap();
                         i += 1;
                     }
