@@ -84,11 +84,13 @@ pub enum Status {
 /// so every context is called exactly once.
 pub struct Session {
     inner: Arc<Inner>,
-    guard: Option<SessionGuard>,
-    /// The session's membership in the checkpoint state machine (`None` on a closed store).
-    cpr: Option<Membership>,
+    /// The epoch guard and the checkpoint membership (`None` on a closed store): one check
+    /// for both on the hot path.
+    live: Option<Live>,
     /// The version rules of the session's current phase.
     cx: Cx,
+    /// The session's CPR version (the full width of [`Cx::version`]), kept with `cx`.
+    cpr_version: u64,
     id: SessionId,
     serial: u64,
     scratch: Vec<u8>,
@@ -105,6 +107,13 @@ impl fmt::Debug for Session {
             .field("pending", &self.pending.len())
             .finish()
     }
+}
+
+/// What a session of an open store holds.
+struct Live {
+    guard: SessionGuard,
+    /// The session's membership in the checkpoint state machine.
+    cpr: Membership,
 }
 
 /// The parts of a session an operation works with.
@@ -169,12 +178,12 @@ impl Session {
         let guard = participant.into_guard();
         // The slot is protected: the membership joins the phase under way.
         let cpr = inner.cpr.join(id, guard.slot_index(), serial);
-        let cx = Cx::of(cpr.rules());
+        let rules = cpr.rules();
         Session {
             inner,
-            guard: Some(guard),
-            cpr: Some(cpr),
-            cx,
+            live: Some(Live { guard, cpr }),
+            cx: Cx::of(rules),
+            cpr_version: rules.version,
             id: SessionId(id),
             serial,
             scratch: Vec::new(),
@@ -194,9 +203,9 @@ impl Session {
         });
         Session {
             inner,
-            guard: None,
-            cpr: None,
+            live: None,
             cx,
+            cpr_version: 0,
             id: SessionId(id),
             serial: 0,
             scratch: Vec::new(),
@@ -218,22 +227,22 @@ impl Session {
     /// The CPR version this session works in: its operations write records of this version.
     /// It moves to `v + 1` at the session's cut in a checkpoint of version `v`.
     pub fn version(&self) -> u64 {
-        self.cpr.as_ref().map_or(0, |m| m.rules().version)
+        self.live.as_ref().map_or(0, |l| l.cpr.rules().version)
     }
 
     /// The checkpoint phase this session has reached (it follows the store's phase at its
     /// next call; [`faster_cpr::Phase::Rest`] when no checkpoint runs).
     pub fn phase(&self) -> faster_cpr::Phase {
-        self.cpr
+        self.live
             .as_ref()
-            .map_or(faster_cpr::Phase::Rest, |m| m.rules().phase)
+            .map_or(faster_cpr::Phase::Rest, |l| l.cpr.rules().phase)
     }
 
     /// This session's cut in the checkpoint of `version`: the serial of its last operation
     /// of that version, once it has crossed to `version + 1` (`None` before, or if it took
     /// no part in that checkpoint).
     pub fn cut(&self, version: u64) -> Option<u64> {
-        self.cpr.as_ref().and_then(|m| m.cut(version))
+        self.live.as_ref().and_then(|l| l.cpr.cut(version))
     }
 
     /// Number of operations waiting for [`Session::complete_pending`].
@@ -246,21 +255,107 @@ impl Session {
     /// every [`REFRESH_INTERVAL`] operations, runs `f`, retries it in the new version if a
     /// checkpoint's cut passed the session meanwhile ([`Shift`]), and marks the session idle
     /// again. Fails with [`Error::Closed`] if the store is closed.
-    #[inline]
+    ///
+    /// The fast path (no phase change, no refresh due, no shift) checks the session once,
+    /// builds the parts from that borrow and runs the membership's `enter` / `exit` inline;
+    /// everything else goes to the out-of-line [`Session::op_slow`] /
+    /// [`Session::op_shifted`] / [`Session::exit_slow`], which do the same steps in the same
+    /// order as [`Session::enter`], the refresh and [`Session::exit`] (in particular a phase
+    /// change is followed by `sync(serial, true)`, which protects the session again in full
+    /// before `f` touches data).
+    // `always`: only the fast path is here (the rest is out of line), and LLVM otherwise
+    // keeps it out of line in the batch closures, with a call and a `Result` copy per op.
+    #[inline(always)]
     fn op<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
-        self.enter()?;
+        let Some(live) = self.live.as_mut() else {
+            return Err(Error::Closed);
+        };
+        if self.inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        let synced = live.cpr.enter(self.serial);
+        let serial = self.serial + 1;
+        // One test for both rare cases: a phase change to follow, a refresh due.
+        if !synced | (serial % REFRESH_INTERVAL == 0) {
+            return self.op_slow(synced, f);
+        }
+        self.serial = serial;
+        let mut p = Parts {
+            inner: &self.inner,
+            guard: &mut live.guard,
+            scratch: &mut self.scratch,
+            pending: &mut self.pending,
+            cx: self.cx,
+            pending_version: self.cpr_version,
+        };
+        // Each outcome builds its result in place after the exit (no copy of a `Result`
+        // through a temporary).
+        match f(&mut p) {
+            Ok(Ok(v)) => {
+                if !live.cpr.exit(serial, self.pending.len()) {
+                    self.exit_slow();
+                }
+                Ok(v)
+            }
+            Ok(Err(Shift)) => self.op_shifted(f),
+            Err(e) => {
+                if !live.cpr.exit(serial, self.pending.len()) {
+                    self.exit_slow();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Session::op`] after the membership's `enter` found a phase change (`!synced`) or
+    /// a refresh is due: the rest of the operation, every step in the same order as
+    /// [`Session::enter`] and the fast path.
+    #[cold]
+    #[inline(never)]
+    fn op_slow<T>(
+        &mut self,
+        synced: bool,
+        f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>,
+    ) -> Result<T> {
+        if !synced {
+            // The slow path of `enter`: `sync` protects the session again in full first (a
+            // checkpoint may have cleared its protection while it was idle).
+            self.sync(self.serial, true)?;
+        }
         self.serial += 1;
         if self.serial % REFRESH_INTERVAL == 0 {
-            if let Some(g) = &mut self.guard {
-                g.refresh();
+            if let Some(live) = &mut self.live {
+                live.guard.refresh();
             }
             if let Err(e) = self.inner.hlog.device().poll() {
                 self.exit();
                 return Err(e.into());
             }
         }
+        self.run_op(f)
+    }
+
+    /// [`Session::op`] after `f` met a [`Shift`] on its first try.
+    #[cold]
+    #[inline(never)]
+    fn op_shifted<T>(&mut self, f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
+        self.shifts += 1;
+        // The operation becomes the first of the new version: the cut is the serial before
+        // it.
+        if let Err(e) = self.sync(self.serial - 1, true) {
+            self.exit();
+            return Err(e);
+        }
+        self.run_op(f)
+    }
+
+    /// Runs `f` (the session is busy and has its serial number), retrying it after each
+    /// [`Shift`], and marks the session idle.
+    fn run_op<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
         let result = loop {
-            let mut p = self.parts_unchecked();
+            let Some(mut p) = self.parts() else {
+                break Err(Error::Closed);
+            };
             match f(&mut p) {
                 Ok(Ok(v)) => break Ok(v),
                 Ok(Err(Shift)) => {
@@ -283,15 +378,16 @@ impl Session {
     /// the store is closed.
     #[inline]
     fn enter(&mut self) -> Result<()> {
-        if self.guard.is_none() || self.inner.is_closed() {
+        let Some(live) = &self.live else {
+            return Err(Error::Closed);
+        };
+        if self.inner.is_closed() {
             return Err(Error::Closed);
         }
-        if let Some(m) = &self.cpr {
-            if !m.enter(self.serial) {
-                // The slow path: `sync` protects the session again in full first (a
-                // checkpoint may have cleared its protection while it was idle).
-                self.sync(self.serial, true)?;
-            }
+        if !live.cpr.enter(self.serial) {
+            // The slow path: `sync` protects the session again in full first (a
+            // checkpoint may have cleared its protection while it was idle).
+            self.sync(self.serial, true)?;
         }
         Ok(())
     }
@@ -300,16 +396,17 @@ impl Session {
     /// without blocking.
     #[inline]
     fn exit(&mut self) {
-        if let Some(m) = &self.cpr {
-            if !m.exit(self.serial, self.pending.len()) {
+        if let Some(live) = &self.live {
+            if !live.cpr.exit(self.serial, self.pending.len()) {
                 self.exit_slow();
             }
         }
     }
 
     /// The end of a call while the checkpoint state changed: follow the phases as far as
-    /// possible without blocking.
+    /// possible without blocking (and without protecting the session: it goes idle).
     #[cold]
+    #[inline(never)]
     fn exit_slow(&mut self) {
         // Errors here only mean "not yet" (pending writes must finish first); the next call
         // on the session tries again.
@@ -319,32 +416,41 @@ impl Session {
     /// Follows the checkpoint state machine to the global phase; `last` is the serial of
     /// the session's last operation before a cut taken here.
     fn sync(&mut self, last: u64, may_drain: bool) -> Result<()> {
-        let Some(mut m) = self.cpr.take() else {
+        let Some(live) = &mut self.live else {
             return Ok(());
         };
         let result = {
-            let mut p = self.parts_unchecked();
+            let mut p = Parts {
+                inner: &self.inner,
+                guard: &mut live.guard,
+                scratch: &mut self.scratch,
+                pending: &mut self.pending,
+                cx: self.cx,
+                pending_version: self.cpr_version,
+            };
             let mut work = Work {
                 p: &mut p,
                 may_drain,
             };
-            m.sync(last, &mut work)
+            live.cpr.sync(last, &mut work)
         };
-        self.cx = Cx::of(m.rules());
-        self.cpr = Some(m);
+        let rules = live.cpr.rules();
+        self.cx = Cx::of(rules);
+        self.cpr_version = rules.version;
         result.map(|_| ())
     }
 
-    /// The parts of the session (the guard must exist: checked by [`Session::enter`]).
-    fn parts_unchecked(&mut self) -> Parts<'_> {
-        Parts {
+    /// The parts of the session (`None` on a closed store).
+    fn parts(&mut self) -> Option<Parts<'_>> {
+        let live = self.live.as_mut()?;
+        Some(Parts {
             inner: &self.inner,
-            guard: self.guard.as_mut().expect("checked by enter"),
+            guard: &mut live.guard,
             scratch: &mut self.scratch,
             pending: &mut self.pending,
             cx: self.cx,
-            pending_version: self.cpr.as_ref().map_or(0, |m| m.rules().version),
-        }
+            pending_version: self.cpr_version,
+        })
     }
 
     /// Refreshes the session's epoch protection now (lets the log evict and flush), runs
@@ -353,11 +459,10 @@ impl Session {
     /// checkpoint does not need it: idle sessions are acknowledged on their behalf).
     pub fn refresh(&mut self) -> Result<()> {
         self.enter()?;
-        let r = {
-            let p = self.parts_unchecked();
-            p.guard.refresh();
-            p.inner.hlog.device().poll()
-        };
+        if let Some(live) = &mut self.live {
+            live.guard.refresh();
+        }
+        let r = self.inner.hlog.device().poll();
         self.exit();
         r.map(|_| ()).map_err(Into::into)
     }
@@ -794,9 +899,9 @@ impl Session {
             self.pending.fail_all(|| Error::Closed);
             return Err(e);
         }
-        let r = {
-            let mut p = self.parts_unchecked();
-            finish_pending(&mut p, wait, |pending| pending.len() == 0)
+        let r = match self.parts() {
+            Some(mut p) => finish_pending(&mut p, wait, |pending| pending.len() == 0),
+            None => Err(Error::Closed),
         };
         self.exit();
         r
@@ -973,10 +1078,10 @@ impl Drop for Session {
         if self.pending.len() > 0 && self.complete_pending(true).is_err() {
             self.pending.fail_all(|| Error::Closed);
         }
-        if let Some(m) = self.cpr.take() {
-            m.leave(self.serial);
+        if let Some(Live { guard, cpr }) = self.live.take() {
+            cpr.leave(self.serial);
+            drop(guard);
         }
-        self.guard = None;
     }
 }
 
