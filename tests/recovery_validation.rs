@@ -95,11 +95,28 @@ fn corrupted_serials_are_rejected_or_skipped_with_the_reason() {
     // The older checkpoint's serial raised above the newer one's: also inconsistent.
     let dir = tempdir();
     copy_dir(template.path(), dir.path());
-    edit_meta(dir.path(), &old.token, |m| m.sessions[0].serial = 250);
+    edit_meta(dir.path(), &old.token, |m| {
+        m.sessions[0].serial = 250;
+        m.sessions[0].issued = 250;
+    });
     assert!(matches!(
         FasterKv::recover(small(dir.path())),
         Err(Error::Recovery(RecoveryError::Inconsistent { .. }))
     ));
+    // A serial beyond the operations the session had issued: corrupt, so skipped (fallback)
+    // for the older checkpoint, with the reason.
+    let dir = tempdir();
+    copy_dir(template.path(), dir.path());
+    edit_meta(dir.path(), &new.token, |m| {
+        m.sessions[0].serial = m.sessions[0].issued + 1
+    });
+    let (_, rec) = FasterKv::recover(small(dir.path())).unwrap();
+    assert_eq!(rec.token, old.token);
+    assert!(
+        rec.skipped.iter().any(|(_, why)| why.contains("beyond")),
+        "{:?}",
+        rec.skipped
+    );
 
     // A raw byte flip in the newer metadata: skipped with its reason (fallback), or an
     // error (strict).
