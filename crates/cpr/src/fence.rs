@@ -8,9 +8,9 @@
 //! session side runs on every operation, the driver side a few times per
 //! checkpoint, so the cost goes to the driver:
 //!
-//! * [`light`] (session side) is a compiler fence when the process is
+//! * `light` (session side) is a compiler fence when the process is
 //!   registered for `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which
-//!   [`heavy`] (driver side) then issues: the kernel runs a full barrier on
+//!   `heavy` (driver side) then issues: the kernel runs a full barrier on
 //!   every CPU that runs a thread of this process, which is as if each of
 //!   those threads had executed a `SeqCst` fence at that point.
 //! * Elsewhere (not Linux, an old kernel, registration refused) both sides are
