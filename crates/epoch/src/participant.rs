@@ -103,37 +103,21 @@ impl<P: BorrowMut<Participant>> Guard<P> {
         self.epoch
     }
 
-    /// Clears this participant's protection while keeping the guard: the
-    /// participant holds back nothing until its next [`Guard::refresh`], which
-    /// protects it again. Use it when the owner goes idle; it must not use
-    /// anything obtained under the guard until it refreshes.
-    pub fn suspend(&mut self) {
-        let p = self.participant();
-        p.inner.unprotect(p.slot());
-    }
-
     /// Protects this participant again in full (publish the current epoch,
-    /// fence, revalidate), whatever its slot holds: after a suspension, or
-    /// after [`LightEpoch::unprotect_slot`] acted on its behalf, possibly
-    /// racing with it. Costs one fence.
+    /// fence, revalidate), whatever its slot holds: after
+    /// [`LightEpoch::unprotect_slot`] acted on its behalf, possibly racing with
+    /// it. Costs one fence.
     pub fn reprotect(&mut self) -> u64 {
         let p = self.participant();
         self.epoch = p.inner.protect(p.slot());
         self.epoch
     }
 
-    /// Whether the participant is protected (not suspended, and not
-    /// unprotected on its behalf by [`LightEpoch::unprotect_slot`]).
-    pub fn is_protected(&self) -> bool {
-        let p = self.participant();
-        p.slot().epoch.load(crate::sync::Ordering::Relaxed) != crate::table::UNPROTECTED
-    }
-
     /// Moves this participant's protection to the current epoch, letting
     /// actions of older epochs run, and runs the pending actions that became
     /// safe. Returns the new epoch. Call it regularly: a participant that
-    /// never refreshes holds back every later action. A suspended participant
-    /// (or one unprotected on its behalf) is protected again, in full.
+    /// never refreshes holds back every later action. A participant unprotected
+    /// on its behalf ([`LightEpoch::unprotect_slot`]) is protected again, in full.
     pub fn refresh(&mut self) -> u64 {
         let p = self.participant();
         self.epoch = p.inner.refresh(p.slot());
