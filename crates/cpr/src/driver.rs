@@ -152,6 +152,9 @@ impl Cpr {
     ) -> Result<Started, CprError<E>> {
         let s = &*self.shared;
         let at = Instant::now();
+        // Forget members that left at rest. Not after the transition: a member that leaves
+        // during the checkpoint keeps its cut until the cuts are collected.
+        s.prune();
         let mut cur = s.load();
         loop {
             if cur.phase != Phase::Rest {
@@ -207,7 +210,6 @@ impl Cpr {
         }
         #[cfg(not(loom))]
         s.set_driver(Some(std::thread::current()));
-        s.prune();
         let result = self.drive(first, Deadline::after(timeout), started.at, hooks);
         if result.is_err() {
             hooks.abort(version);
