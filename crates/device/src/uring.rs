@@ -460,6 +460,11 @@ impl Device for UringDevice {
     }
 
     fn poll(&self) -> Result<usize> {
+        // Nothing accepted and unfinished: nothing to reap, issue or deliver. Spares the
+        // mutex (two locked instructions) when sessions poll between operations.
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            return Ok(0);
+        }
         let done = {
             let mut st = self.lock();
             if !st.kernel_waiter {

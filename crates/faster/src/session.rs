@@ -14,7 +14,7 @@ use crate::batch::BatchOp;
 use crate::error::{Error, Result};
 use crate::ops::read::{self, ReadInto, ReadOutcome};
 use crate::ops::rmw::{self, RmwOutcome};
-use crate::ops::{self, Chase, Cx, Flow, SessionGuard, Shift, write};
+use crate::ops::{self, Chase, Cx, Flow, Probe, SessionGuard, Shift, write};
 use crate::pending::{Kind, Pending, PendingOp};
 use crate::rmw::Rmw;
 use crate::store::Inner;
@@ -473,12 +473,12 @@ impl Session {
     /// in a page, [`Error::Closed`], and the layers' errors (for example a failed flush that
     /// keeps the log from evicting).
     pub fn upsert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.upsert_hashed(key, KeyHash::of(key), value)
+        self.upsert_hashed(key, Probe::of(KeyHash::of(key)), value)
     }
 
     /// Deletes `key` (a no-op if it has no value). Never waits for disk reads.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        self.delete_hashed(key, KeyHash::of(key))
+        self.delete_hashed(key, Probe::of(KeyHash::of(key)))
     }
 
     /// Reads `key`: its value, or `None` if it is missing or deleted. Blocks on the disk reads
@@ -486,11 +486,15 @@ impl Session {
     pub fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let hash = KeyHash::of(key);
         self.op(|p| {
-            Ok(match read::read(p.inner, p.guard, p.cx, key, hash)? {
-                ReadOutcome::Done(v) => Ok(v),
-                ReadOutcome::Disk(addr) => Ok(ops::lookup_blocking(p.inner, p.guard, key, addr)?),
-                ReadOutcome::Shift => Err(Shift),
-            })
+            Ok(
+                match read::read(p.inner, p.guard, p.cx, key, Probe::of(hash))? {
+                    ReadOutcome::Done(v) => Ok(v),
+                    ReadOutcome::Disk(addr) => {
+                        Ok(ops::lookup_blocking(p.inner, p.guard, key, addr)?)
+                    }
+                    ReadOutcome::Shift => Err(Shift),
+                },
+            )
         })
     }
 
@@ -519,25 +523,25 @@ impl Session {
     /// ```
     #[inline]
     pub fn read_with<T>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
-        self.read_hashed_with(key, KeyHash::of(key), f)
+        self.read_hashed_with(key, Probe::of(KeyHash::of(key)), f)
     }
 
     /// Read-modify-write of `key` with `input` through `rmw` (see [`Rmw`]). Blocks on the disk
     /// reads it needs.
     pub fn rmw<R: Rmw + ?Sized>(&mut self, key: &[u8], input: &[u8], rmw: &R) -> Result<()> {
-        self.rmw_hashed(key, KeyHash::of(key), input, rmw)
+        self.rmw_hashed(key, Probe::of(KeyHash::of(key)), input, rmw)
     }
 
     /// [`Session::upsert`] of a key whose hash is known.
     #[inline]
-    fn upsert_hashed(&mut self, key: &[u8], hash: KeyHash, value: &[u8]) -> Result<()> {
-        self.op(|p| write::upsert(p.inner, p.guard, p.cx, key, hash, value))
+    fn upsert_hashed(&mut self, key: &[u8], probe: Probe<'_>, value: &[u8]) -> Result<()> {
+        self.op(|p| write::upsert(p.inner, p.guard, p.cx, key, probe, value))
     }
 
     /// [`Session::delete`] of a key whose hash is known.
     #[inline]
-    fn delete_hashed(&mut self, key: &[u8], hash: KeyHash) -> Result<()> {
-        self.op(|p| write::delete(p.inner, p.guard, p.cx, key, hash))
+    fn delete_hashed(&mut self, key: &[u8], probe: Probe<'_>) -> Result<()> {
+        self.op(|p| write::delete(p.inner, p.guard, p.cx, key, probe))
     }
 
     /// [`Session::read`] of a key whose hash is known, handing the value to `out` as a
@@ -547,7 +551,7 @@ impl Session {
     fn read_hashed_with<T>(
         &mut self,
         key: &[u8],
-        hash: KeyHash,
+        probe: Probe<'_>,
         out: impl FnOnce(Option<&[u8]>) -> T,
     ) -> Result<T> {
         /// Where the value ended up.
@@ -557,7 +561,7 @@ impl Session {
         }
         let got = self.op(|p| {
             Ok(
-                match read::read_into(p.inner, p.guard, p.cx, key, hash, p.scratch)? {
+                match read::read_into(p.inner, p.guard, p.cx, key, probe, p.scratch)? {
                     ReadInto::Found => Ok(Got::Scratch),
                     ReadInto::Missing => Ok(Got::Owned(None)),
                     ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
@@ -578,11 +582,11 @@ impl Session {
     fn rmw_hashed<R: Rmw + ?Sized>(
         &mut self,
         key: &[u8],
-        hash: KeyHash,
+        probe: Probe<'_>,
         input: &[u8],
         rmw: &R,
     ) -> Result<()> {
-        self.op(|p| rmw_blocking(p, key, hash, input, rmw))
+        self.op(|p| rmw_blocking(p, key, probe, input, rmw))
     }
 
     /// Reads every key of `keys`, in order, calling `out(i, value)` for `keys[i]` (`None`:
@@ -622,7 +626,7 @@ impl Session {
         self.pipeline(
             keys.len(),
             |i| keys[i].as_ref(),
-            |s, i, hash| s.read_hashed_with(keys[i].as_ref(), hash, |v| out(i, v)),
+            |s, i, probe| s.read_hashed_with(keys[i].as_ref(), probe, |v| out(i, v)),
         )
     }
 
@@ -647,9 +651,9 @@ impl Session {
         self.pipeline(
             items.len(),
             |i| items[i].0.as_ref(),
-            |s, i, hash| {
+            |s, i, probe| {
                 let (k, v) = &items[i];
-                s.upsert_hashed(k.as_ref(), hash, v.as_ref())
+                s.upsert_hashed(k.as_ref(), probe, v.as_ref())
             },
         )
     }
@@ -660,7 +664,7 @@ impl Session {
         self.pipeline(
             keys.len(),
             |i| keys[i].as_ref(),
-            |s, i, hash| s.delete_hashed(keys[i].as_ref(), hash),
+            |s, i, probe| s.delete_hashed(keys[i].as_ref(), probe),
         )
     }
 
@@ -690,9 +694,9 @@ impl Session {
         self.pipeline(
             items.len(),
             |i| items[i].0.as_ref(),
-            |s, i, hash| {
+            |s, i, probe| {
                 let (k, input) = &items[i];
-                s.rmw_hashed(k.as_ref(), hash, input.as_ref(), rmw)
+                s.rmw_hashed(k.as_ref(), probe, input.as_ref(), rmw)
             },
         )
     }
@@ -733,50 +737,60 @@ impl Session {
         self.pipeline(
             ops.len(),
             |i| ops[i].key(),
-            |s, i, hash| match ops[i] {
-                BatchOp::Read(k) => s.read_hashed_with(k, hash, |v| out(i, v)),
-                BatchOp::Upsert(k, v) => s.upsert_hashed(k, hash, v),
-                BatchOp::Rmw(k, input) => s.rmw_hashed(k, hash, input, rmw),
-                BatchOp::Delete(k) => s.delete_hashed(k, hash),
+            |s, i, probe| match ops[i] {
+                BatchOp::Read(k) => s.read_hashed_with(k, probe, |v| out(i, v)),
+                BatchOp::Upsert(k, v) => s.upsert_hashed(k, probe, v),
+                BatchOp::Rmw(k, input) => s.rmw_hashed(k, probe, input, rmw),
+                BatchOp::Delete(k) => s.delete_hashed(k, probe),
             },
         )
     }
 
     /// The batched API's pipeline over `n` operations whose keys `key(i)` gives: per window
     /// of [`BATCH_WINDOW`] operations, hash the keys and prefetch their index buckets; probe
-    /// the buckets and prefetch the records they point to; then run `exec(self, i, hash)`
-    /// for each operation in order, stopping at the first error.
+    /// the buckets and prefetch the records they point to; then run `exec(self, i, probe)`
+    /// for each operation in order, stopping at the first error. The probe carries the slot
+    /// where the key's index entry was found, so the operation re-checks that one word
+    /// instead of searching the bucket again ([`faster_index::HashIndex::recheck`]).
     ///
-    /// The prefetches are pure hints (an index probe and cache hints, no state changes), so
-    /// every operation keeps the exact semantics of its per-op form, which `exec` runs: a
-    /// record may move, be evicted or be replaced between its prefetch and its operation.
+    /// The prefetches and slots are pure hints (an index probe and cache hints, no state
+    /// changes), so every operation keeps the exact semantics of its per-op form, which
+    /// `exec` runs: a record may move, be evicted or be replaced, and an entry may change,
+    /// between its prefetch and its operation.
     fn pipeline<'k>(
         &mut self,
         n: usize,
         key: impl Fn(usize) -> &'k [u8],
-        mut exec: impl FnMut(&mut Self, usize, KeyHash) -> Result<()>,
+        mut exec: impl FnMut(&mut Self, usize, Probe<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut hashes = [KeyHash::from_raw(0); BATCH_WINDOW];
+        if n < 2 {
+            // Nothing to overlap: the per-op path.
+            return match n {
+                1 => exec(self, 0, Probe::of(KeyHash::of(key(0)))),
+                _ => Ok(()),
+            };
+        }
+        // The hints borrow the index from this handle while `exec` borrows the session.
+        let inner = Arc::clone(&self.inner);
+        let mut probes = [Probe::of(KeyHash::from_raw(0)); BATCH_WINDOW];
         let mut start = 0;
         while start < n {
             let len = BATCH_WINDOW.min(n - start);
-            let window = &mut hashes[..len];
-            {
-                let inner = &*self.inner;
-                for (j, h) in window.iter_mut().enumerate() {
-                    *h = KeyHash::of(key(start + j));
-                    inner.index.prefetch(*h);
-                }
-                for h in window.iter() {
-                    if let Some((_, entry)) = inner.index.find_entry(*h) {
-                        inner
-                            .hlog
-                            .prefetch(Address::from_raw_truncated(entry.address()));
-                    }
+            let window = &mut probes[..len];
+            for (j, p) in window.iter_mut().enumerate() {
+                *p = Probe::of(KeyHash::of(key(start + j)));
+                inner.index.prefetch(p.hash);
+            }
+            for p in window.iter_mut() {
+                if let Some((slot, entry)) = inner.index.find_entry(p.hash) {
+                    p.hint = Some(slot);
+                    inner
+                        .hlog
+                        .prefetch(Address::from_raw_truncated(entry.address()));
                 }
             }
-            for (j, h) in window.iter().enumerate() {
-                exec(self, start + j, *h)?;
+            for (j, p) in window.iter().enumerate() {
+                exec(self, start + j, *p)?;
             }
             start += len;
         }
@@ -795,28 +809,30 @@ impl Session {
         let hash = KeyHash::of(key);
         let mut ctx = Some(ctx);
         self.op(|p| {
-            Ok(match read::read(p.inner, p.guard, p.cx, key, hash)? {
-                ReadOutcome::Shift => Err(Shift),
-                ReadOutcome::Done(v) => {
-                    if let Some(ctx) = ctx.take() {
-                        ctx(Ok(v));
+            Ok(
+                match read::read(p.inner, p.guard, p.cx, key, Probe::of(hash))? {
+                    ReadOutcome::Shift => Err(Shift),
+                    ReadOutcome::Done(v) => {
+                        if let Some(ctx) = ctx.take() {
+                            ctx(Ok(v));
+                        }
+                        Ok(Status::Done)
                     }
-                    Ok(Status::Done)
-                }
-                ReadOutcome::Disk(addr) => {
-                    let Some(ctx) = ctx.take() else {
-                        return Ok(Ok(Status::Done));
-                    };
-                    let op = PendingOp {
-                        key: key.to_vec(),
-                        hash,
-                        version: p.cx_version(),
-                        kind: Kind::Read(Box::new(ctx)),
-                    };
-                    p.pending.start(&p.inner.hlog, addr, op)?;
-                    Ok(Status::Pending)
-                }
-            })
+                    ReadOutcome::Disk(addr) => {
+                        let Some(ctx) = ctx.take() else {
+                            return Ok(Ok(Status::Done));
+                        };
+                        let op = PendingOp {
+                            key: key.to_vec(),
+                            hash,
+                            version: p.cx_version(),
+                            kind: Kind::Read(Box::new(ctx)),
+                        };
+                        p.pending.start(&p.inner.hlog, addr, op)?;
+                        Ok(Status::Pending)
+                    }
+                },
+            )
         })
     }
 
@@ -843,7 +859,7 @@ impl Session {
                 return Ok(Ok(Status::Done));
             };
             if p.cx.no_pending_writes {
-                let done = rmw_blocking(p, key, hash, input, f)?;
+                let done = rmw_blocking(p, key, Probe::of(hash), input, f)?;
                 if done.is_ok() {
                     if let Some(ctx) = ctx.take() {
                         ctx(Ok(()));
@@ -852,7 +868,16 @@ impl Session {
                 return Ok(done.map(|()| Status::Done));
             }
             Ok(
-                match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, hash, input, f)? {
+                match rmw::rmw(
+                    p.inner,
+                    p.guard,
+                    p.cx,
+                    p.scratch,
+                    key,
+                    Probe::of(hash),
+                    input,
+                    f,
+                )? {
                     Err(Shift) => Err(Shift),
                     Ok(RmwOutcome::Done) => {
                         if let Some(ctx) = ctx.take() {
@@ -919,11 +944,11 @@ impl Parts<'_> {
 fn rmw_blocking<R: Rmw + ?Sized>(
     p: &mut Parts<'_>,
     key: &[u8],
-    hash: KeyHash,
+    probe: Probe<'_>,
     input: &[u8],
     f: &R,
 ) -> Result<Flow<()>> {
-    let mut outcome = match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, hash, input, f)? {
+    let mut outcome = match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, probe, input, f)? {
         Ok(o) => o,
         Err(Shift) => return Ok(Err(Shift)),
     };
@@ -935,7 +960,7 @@ fn rmw_blocking<R: Rmw + ?Sized>(
             p.cx,
             p.scratch,
             key,
-            hash,
+            probe.hash,
             input,
             f,
             snapshot,

@@ -133,6 +133,6 @@ pub use address::Address;
 pub use config::{Geometry, HlogConfig};
 pub use error::{HlogError, Result};
 pub use hlog::{DiskRecord, Hlog};
-pub use record::{Header, NewRecord, RecordRef, RecordView, version_is_newer};
+pub use record::{Header, NewRecord, RecordLock, RecordRef, RecordView, version_is_newer};
 pub use scan::{LogScan, ScanRecord};
 pub use snapshot::SnapshotInfo;

@@ -650,7 +650,7 @@ impl<'a> RecordRef<'a> {
         Ok(())
     }
     /// [`RecordRef::update_value`] for a caller that excludes every other in-place writer of
-    /// this record (for example by holding its [lock bit](RecordRef::try_lock), if all
+    /// this record (for example by holding its [lock](RecordRef::try_lock), if all
     /// writers take it): the seqlock is advanced with plain atomic stores instead of
     /// read-modify-writes, which saves two locked instructions. Readers are protected exactly
     /// as by `update_value`. If another writer does run concurrently, readers may see a
@@ -676,25 +676,78 @@ impl<'a> RecordRef<'a> {
         seq.store(w.wrapping_add(2 * SEQ_ONE), Ordering::Release);
         Ok(())
     }
-    /// Sets [`INVALID_BIT`].
+    /// Sets [`INVALID_BIT`]. Only for a record no other thread can lock: one appended but
+    /// never installed in the index (see [`RecordLock`] for why).
     pub fn set_invalid(&self) {
         self.words[0].fetch_or(INVALID_BIT, Ordering::AcqRel);
     }
-    /// Sets [`SEALED_BIT`]; returns `true` if this call sealed it.
-    pub fn seal(&self) -> bool {
-        self.words[0].fetch_or(SEALED_BIT, Ordering::AcqRel) & SEALED_BIT == 0
+    /// Tries to take the in-place lock bit: the [`RecordLock`] while it is held, `None` if
+    /// another thread holds it.
+    #[inline]
+    pub fn try_lock(&self) -> Option<RecordLock<'_, 'a>> {
+        let old = self.words[0].fetch_or(LOCK_BIT, Ordering::Acquire);
+        if old & LOCK_BIT != 0 {
+            // Held by another thread. (No `RecordLock` is built here: dropping one would
+            // store `old` back over the holder's release.)
+            return None;
+        }
+        Some(RecordLock {
+            record: self,
+            header: old,
+        })
+    }
+}
+
+/// A record's in-place lock, held (from [`RecordRef::try_lock`]); dropping it releases it.
+///
+/// **The header rule.** Every change to the header of a record that other threads can reach
+/// (through the index or a chain) happens under this lock: sealing and setting the tombstone
+/// are methods of the lock, not of [`RecordRef`]. So the holder knows the header exactly,
+/// and releases the lock with one plain release store of it instead of a second locked
+/// read-modify-write: one locked instruction per in-place update instead of two. Other
+/// threads meanwhile only read the header, or fail to take the lock (a `fetch_or` of a bit
+/// already set changes nothing). [`RecordRef::set_invalid`] is the one change made without
+/// the lock, and only to a record never installed, which nobody else can lock.
+#[derive(Debug)]
+pub struct RecordLock<'r, 'a> {
+    record: &'r RecordRef<'a>,
+    /// The header as the holder keeps it, without [`LOCK_BIT`].
+    header: u64,
+}
+
+impl<'a> RecordLock<'_, 'a> {
+    /// The header (exact while the lock is held), without the lock bit.
+    #[inline]
+    pub fn header(&self) -> Header {
+        Header(self.header)
+    }
+    /// The locked record.
+    #[inline]
+    pub fn record(&self) -> &RecordRef<'a> {
+        self.record
+    }
+    /// Sets [`SEALED_BIT`]: nobody updates the record in place any more.
+    #[inline]
+    pub fn seal(&mut self) {
+        self.set(SEALED_BIT);
     }
     /// Sets [`TOMBSTONE_BIT`].
-    pub fn set_tombstone(&self) {
-        self.words[0].fetch_or(TOMBSTONE_BIT, Ordering::AcqRel);
+    #[inline]
+    pub fn set_tombstone(&mut self) {
+        self.set(TOMBSTONE_BIT);
     }
-    /// Tries to take the in-place lock bit; `true` on success.
-    pub fn try_lock(&self) -> bool {
-        self.words[0].fetch_or(LOCK_BIT, Ordering::Acquire) & LOCK_BIT == 0
+    fn set(&mut self, bit: u64) {
+        self.header |= bit;
+        // Published at once (readers that look without the lock see it now); the release
+        // store at unlock orders it for the next holder.
+        self.record.words[0].store(self.header | LOCK_BIT, Ordering::Relaxed);
     }
-    /// Releases the in-place lock bit.
-    pub fn unlock(&self) {
-        self.words[0].fetch_and(!LOCK_BIT, Ordering::Release);
+}
+
+impl Drop for RecordLock<'_, '_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.record.words[0].store(self.header, Ordering::Release);
     }
 }
 
@@ -739,11 +792,16 @@ mod tests {
         assert_eq!(r.value(), b"yy");
         assert!(r.update_value_exclusive(&[0; 21]).is_err());
         r.update_value(b"x").unwrap();
-        assert!(r.try_lock());
-        assert!(!r.try_lock());
-        r.unlock();
-        assert!(r.seal());
-        assert!(!r.seal());
+        {
+            let mut l = r.try_lock().unwrap();
+            assert!(r.try_lock().is_none());
+            assert!(r.header().is_locked());
+            assert!(!l.header().is_sealed());
+            l.seal();
+            assert!(l.header().is_sealed() && r.header().is_sealed());
+        }
+        assert!(!r.header().is_locked());
+        assert!(r.try_lock().unwrap().header().is_sealed());
         r.set_invalid();
         let bytes = to_bytes(&w);
         let v = RecordView::parse(&bytes).unwrap();

@@ -162,6 +162,21 @@ impl HashIndex {
         None
     }
 
+    /// The entry of `hash` in `slot`, a slot that [`HashIndex::find_entry`] or
+    /// [`HashIndex::find_or_create_entry`] returned for `hash` earlier: `Some` if the slot
+    /// still holds a finished (non-tentative) entry with `hash`'s tag, which is then the
+    /// entry those methods would find now; `None` if the caller must search again.
+    ///
+    /// Sound because a bucket never moves to another chain while the index is in use (an
+    /// overflow bucket is freed only if it was never linked) and a chain holds at most one
+    /// finished entry per tag (see [`HashIndex::find_or_create_entry`]). Batched operations
+    /// use it to probe a bucket once.
+    #[inline]
+    pub fn recheck(&self, slot: &EntrySlot<'_>, hash: KeyHash) -> Option<HashEntry> {
+        let e = slot.load();
+        (!e.is_empty() && !e.is_tentative() && e.tag() == hash.tag()).then_some(e)
+    }
+
     /// Finds the entry of `hash`, or creates one with address
     /// [`TEMP_INVALID_ADDRESS`](crate::TEMP_INVALID_ADDRESS).
     ///

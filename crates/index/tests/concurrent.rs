@@ -215,3 +215,21 @@ fn creates_and_deletes_race_without_duplicates() {
             .all(|&(home, tag)| home == 0 && (1..=12).contains(&tag))
     );
 }
+
+#[test]
+fn recheck_trusts_a_slot_only_while_it_holds_the_tag() {
+    let index = HashIndex::new(IndexConfig::new(0, 1)).unwrap();
+    let hash = |t: u64| KeyHash::from_raw(t << 48);
+    let (slot, e) = index.find_or_create_entry(hash(3)).unwrap();
+    // Still the entry: the same word, as a search would find it.
+    assert_eq!(index.recheck(&slot, hash(3)), Some(e));
+    assert_eq!(index.find_entry(hash(3)), Some((slot, e)));
+    // Freed: search again.
+    slot.delete(e).unwrap();
+    assert_eq!(index.recheck(&slot, hash(3)), None);
+    // Reused by another tag: not this key's entry.
+    let (reused, _) = index.find_or_create_entry(hash(4)).unwrap();
+    assert_eq!(reused, slot, "the freed slot is reused");
+    assert_eq!(index.recheck(&slot, hash(3)), None);
+    assert!(index.recheck(&slot, hash(4)).is_some());
+}

@@ -12,8 +12,8 @@ use std::sync::mpsc::{self, TryRecvError};
 
 use faster_epoch::{Guard, Participant};
 use faster_hlog::record::record_size;
-use faster_hlog::{Address, DiskRecord, Hlog, HlogError, NewRecord, RecordRef};
-use faster_index::{EntrySlot, HashEntry};
+use faster_hlog::{Address, DiskRecord, Hlog, HlogError, NewRecord, RecordLock, RecordRef};
+use faster_index::{EntrySlot, HashEntry, KeyHash};
 
 use crate::error::{Error, Result};
 use crate::store::Inner;
@@ -65,6 +65,50 @@ impl Cx {
     #[inline]
     pub(crate) fn may_update_in_place(&self, v: u32) -> bool {
         !self.copy_older || v == self.version
+    }
+}
+
+/// A key's hash, with the index slot where the batch pipeline found its entry (a hint,
+/// re-checked before it is trusted: [`faster_index::HashIndex::recheck`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Probe<'i> {
+    pub(crate) hash: KeyHash,
+    pub(crate) hint: Option<EntrySlot<'i>>,
+}
+
+impl<'i> Probe<'i> {
+    /// A probe without a hint.
+    #[inline]
+    pub(crate) fn of(hash: KeyHash) -> Probe<'i> {
+        Probe { hash, hint: None }
+    }
+
+    /// The key's index entry, from the hint if it still holds, else by a search.
+    #[inline]
+    pub(crate) fn find<'a>(self, inner: &'a Inner) -> Option<(EntrySlot<'a>, HashEntry)>
+    where
+        'i: 'a,
+    {
+        if let Some(slot) = self.hint {
+            if let Some(e) = inner.index.recheck(&slot, self.hash) {
+                return Some((slot, e));
+            }
+        }
+        inner.index.find_entry(self.hash)
+    }
+
+    /// The key's index entry, from the hint if it still holds, else found or created.
+    #[inline]
+    pub(crate) fn find_or_create<'a>(self, inner: &'a Inner) -> Result<(EntrySlot<'a>, HashEntry)>
+    where
+        'i: 'a,
+    {
+        if let Some(slot) = self.hint {
+            if let Some(e) = inner.index.recheck(&slot, self.hash) {
+                return Ok((slot, e));
+            }
+        }
+        Ok(inner.index.find_or_create_entry(self.hash)?)
     }
 }
 
@@ -251,9 +295,12 @@ pub(crate) fn append_install(
 
 /// Takes the record's in-place lock, spinning (then yielding) while another thread holds
 /// it; holders keep it only for an in-memory update.
-pub(crate) fn lock(r: &RecordRef<'_>) {
+pub(crate) fn lock<'r, 'a>(r: &'r RecordRef<'a>) -> RecordLock<'r, 'a> {
     let mut spins = 0u32;
-    while !r.try_lock() {
+    loop {
+        if let Some(l) = r.try_lock() {
+            return l;
+        }
         spins += 1;
         if spins < 64 {
             std::hint::spin_loop();

@@ -1,9 +1,8 @@
 //! Read: index entry, chain walk in memory, and the hand-off to disk.
 
 use faster_hlog::Address;
-use faster_index::KeyHash;
 
-use super::{Cx, Found, SessionGuard, trace};
+use super::{Cx, Found, Probe, SessionGuard, trace};
 use crate::error::Result;
 use crate::store::Inner;
 
@@ -36,10 +35,10 @@ pub(crate) fn read(
     guard: &SessionGuard,
     cx: Cx,
     key: &[u8],
-    hash: KeyHash,
+    probe: Probe<'_>,
 ) -> Result<ReadOutcome> {
     let mut value = Vec::new();
-    Ok(match read_into(inner, guard, cx, key, hash, &mut value)? {
+    Ok(match read_into(inner, guard, cx, key, probe, &mut value)? {
         ReadInto::Found => ReadOutcome::Done(Some(value)),
         ReadInto::Missing => ReadOutcome::Done(None),
         ReadInto::Disk(addr) => ReadOutcome::Disk(addr),
@@ -54,10 +53,10 @@ pub(crate) fn read_into(
     guard: &SessionGuard,
     cx: Cx,
     key: &[u8],
-    hash: KeyHash,
+    probe: Probe<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<ReadInto> {
-    let Some((_, entry)) = inner.index.find_entry(hash) else {
+    let Some((_, entry)) = probe.find(inner) else {
         return Ok(ReadInto::Missing);
     };
     let hlog = &inner.hlog;

@@ -5,7 +5,8 @@ use faster_hlog::{Address, RecordRef};
 use faster_index::KeyHash;
 
 use super::{
-    Cx, Flow, Found, SessionGuard, Shift, append_install, check_sizes, lock, new_record, trace,
+    Cx, Flow, Found, Probe, SessionGuard, Shift, append_install, check_sizes, lock, new_record,
+    trace,
 };
 use crate::error::Result;
 use crate::rmw::Rmw;
@@ -41,14 +42,14 @@ pub(crate) fn rmw<R: Rmw + ?Sized>(
     cx: Cx,
     scratch: &mut Vec<u8>,
     key: &[u8],
-    hash: KeyHash,
+    probe: Probe<'_>,
     input: &[u8],
     f: &R,
 ) -> Result<Flow<RmwOutcome>> {
     check_sizes(inner, key, 0)?;
     let hlog = &inner.hlog;
     loop {
-        let (slot, entry) = inner.index.find_or_create_entry(hash)?;
+        let (slot, entry) = probe.find_or_create(inner)?;
         let step = match trace(hlog, guard, key, entry.address(), hlog.head_address())? {
             Found::Missing => Step::Append(f.initial(input)),
             Found::Below(addr) => {
@@ -100,13 +101,13 @@ fn in_place<R: Rmw + ?Sized>(
     input: &[u8],
     f: &R,
 ) -> Result<Option<Step>> {
-    lock(r);
-    let h = r.header();
-    if !h.is_sealed() && !cx.may_update_in_place(r.version()) {
-        r.seal();
+    let mut l = lock(r);
+    if !l.header().is_sealed() && !cx.may_update_in_place(r.version()) {
+        l.seal();
     }
-    if r.header().is_sealed() {
-        r.unlock();
+    let h = l.header();
+    if h.is_sealed() {
+        drop(l);
         return Ok(Some(Step::Append(from_stable(r, scratch, input, f))));
     }
     let new = if h.is_tombstone() {
@@ -114,21 +115,22 @@ fn in_place<R: Rmw + ?Sized>(
     } else {
         r.read_value_into(scratch);
         if f.in_place(input, scratch) {
-            let res = r.update_value_exclusive(scratch);
-            r.unlock();
-            return res.map(|()| None).map_err(Into::into);
+            return r
+                .update_value_exclusive(scratch)
+                .map(|()| None)
+                .map_err(Into::into);
         }
         r.read_value_into(scratch);
         let new = f.copy(input, scratch);
         if new.len() <= r.value_capacity() {
-            let res = r.update_value_exclusive(&new);
-            r.unlock();
-            return res.map(|()| None).map_err(Into::into);
+            return r
+                .update_value_exclusive(&new)
+                .map(|()| None)
+                .map_err(Into::into);
         }
         new
     };
-    r.seal();
-    r.unlock();
+    l.seal();
     Ok(Some(Step::Append(new)))
 }
 
@@ -181,5 +183,5 @@ pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
             return Ok(Ok(RmwOutcome::Done));
         }
     }
-    rmw(inner, guard, cx, scratch, key, hash, input, f)
+    rmw(inner, guard, cx, scratch, key, Probe::of(hash), input, f)
 }

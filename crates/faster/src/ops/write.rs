@@ -2,11 +2,10 @@
 //! and may copy-update anywhere below the mutable region (including the fuzzy region).
 
 use faster_hlog::NewRecord;
-use faster_index::KeyHash;
 
 use super::{
-    Cx, Flow, Found, SessionGuard, Shift, append_install, check_sizes, lock, new_record, prev_of,
-    trace,
+    Cx, Flow, Found, Probe, SessionGuard, Shift, append_install, check_sizes, lock, new_record,
+    prev_of, trace,
 };
 use crate::error::Result;
 use crate::store::Inner;
@@ -19,32 +18,31 @@ pub(crate) fn upsert(
     guard: &mut SessionGuard,
     cx: Cx,
     key: &[u8],
-    hash: KeyHash,
+    probe: Probe<'_>,
     value: &[u8],
 ) -> Result<Flow<()>> {
     check_sizes(inner, key, value.len())?;
     loop {
-        let (slot, entry) = inner.index.find_or_create_entry(hash)?;
+        let (slot, entry) = probe.find_or_create(inner)?;
         let ro = inner.hlog.read_only_address();
         if let Found::Mem(r) = trace(&inner.hlog, guard, key, entry.address(), ro)? {
             if cx.shifted(r.version()) {
                 return Ok(Err(Shift));
             }
-            lock(&r);
-            let h = r.header();
+            let mut l = lock(&r);
+            let h = l.header();
             if !h.is_sealed()
                 && !h.is_tombstone()
                 && value.len() <= r.value_capacity()
                 && cx.may_update_in_place(r.version())
             {
                 let res = r.update_value_exclusive(value);
-                r.unlock();
+                drop(l);
                 return res.map(Ok).map_err(Into::into);
             }
             // Too small, deleted, or of the version a running checkpoint captures: no more
             // in-place updates of this record; its successor goes to the tail.
-            r.seal();
-            r.unlock();
+            l.seal();
         }
         let rec = new_record(cx, key, value, entry);
         if append_install(inner, guard, &slot, entry, &rec)? {
@@ -61,11 +59,11 @@ pub(crate) fn delete(
     guard: &mut SessionGuard,
     cx: Cx,
     key: &[u8],
-    hash: KeyHash,
+    probe: Probe<'_>,
 ) -> Result<Flow<()>> {
     check_sizes(inner, key, 0)?;
     loop {
-        let Some((slot, entry)) = inner.index.find_entry(hash) else {
+        let Some((slot, entry)) = probe.find(inner) else {
             return Ok(Ok(()));
         };
         let ro = inner.hlog.read_only_address();
@@ -75,15 +73,13 @@ pub(crate) fn delete(
                 if cx.shifted(r.version()) {
                     return Ok(Err(Shift));
                 }
-                lock(&r);
-                let h = r.header();
+                let mut l = lock(&r);
+                let h = l.header();
                 if !h.is_sealed() && cx.may_update_in_place(r.version()) {
-                    r.set_tombstone();
-                    r.unlock();
+                    l.set_tombstone();
                     return Ok(Ok(()));
                 }
-                r.seal();
-                r.unlock();
+                l.seal();
             }
             Found::Below(_) => {}
         }
