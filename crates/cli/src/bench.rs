@@ -1,0 +1,127 @@
+//! `faster bench`: the YCSB matrix of `cargo xtask bench ycsb`, run by `faster-bench` (this
+//! module only turns the arguments into a [`BenchConfig`], shows progress and prints
+//! `faster-bench`'s report). Every system runs in this process, one after the other, so the
+//! peak RSS reported is the process's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use faster_bench::{BenchConfig, CellResult, SystemKind, SystemReport, report, run_system};
+
+use crate::args::BenchArgs;
+use crate::error::{CliError, Result};
+use crate::out::emit;
+
+/// The benchmark configuration the arguments ask for.
+pub fn config(a: &BenchArgs) -> Result<BenchConfig> {
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("faster-bench"));
+    let mut c = if a.smoke {
+        BenchConfig::smoke(dir)
+    } else {
+        BenchConfig::full(dir)
+    };
+    if let Some(k) = a.keys {
+        c.keys = k;
+    }
+    if let Some(s) = a.seconds {
+        c.seconds = s;
+    }
+    if let Some(w) = &a.workload {
+        c.workloads = w.clone();
+    }
+    if let Some(d) = &a.dist {
+        c.dists = d.clone();
+    }
+    if let Some(t) = &a.threads {
+        c.threads = t.clone();
+    }
+    if let Some(n) = a.stream_len {
+        c.stream_len =
+            usize::try_from(n).map_err(|_| CliError::Usage("--stream-len is too large".into()))?;
+    }
+    if let Some(s) = a.seed {
+        c.seed = s;
+    }
+    c.verify |= a.verify;
+    c.checkpoint_every = a.checkpoint_every;
+    if let Some(m) = a.checkpoint_mode {
+        c.checkpoint_mode = m;
+    }
+    c.device = a.device.into();
+    if c.keys > faster_bench::workload::MAX_KEYS {
+        return Err(CliError::Usage("--keys must be at most 2^48".into()));
+    }
+    if c.workloads.is_empty() || c.dists.is_empty() || c.threads.is_empty() {
+        return Err(CliError::Usage("the benchmark matrix is empty".into()));
+    }
+    Ok(c)
+}
+
+/// Seconds the timed cells of `kind` should take (load and checks not included).
+fn estimate(cfg: &BenchConfig, kind: SystemKind) -> f64 {
+    let cells = (cfg.workloads.len() * cfg.dists.len() * cfg.threads.len()) as f64;
+    let twice = cfg.checkpoint_every.is_some()
+        && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch);
+    cells * cfg.seconds * if twice { 2.0 } else { 1.0 }
+}
+
+/// Runs `kind` while a bar on stderr shows the time spent against the cells' planned time.
+fn run_with_progress(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport> {
+    let planned = estimate(cfg, kind);
+    let pb = crate::progress::timed(kind.name(), Duration::from_secs_f64(planned));
+    let done = AtomicBool::new(false);
+    let began = Instant::now();
+    let report = std::thread::scope(|s| {
+        let ticker = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                crate::progress::set_elapsed(&pb, began.elapsed());
+                std::thread::park_timeout(Duration::from_millis(100));
+            }
+        });
+        let r = run_system(kind, cfg);
+        done.store(true, Ordering::Release);
+        ticker.thread().unpark();
+        r
+    });
+    pb.finish_and_clear();
+    report.map_err(|e| CliError::Bench(format!("{kind}: {e}")))
+}
+
+/// Whether a cell did no work or failed its RMW check, with or without checkpoints.
+fn bad_cell(c: &CellResult) -> bool {
+    let bad = |c: &CellResult| c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed);
+    bad(c)
+        || c.checkpoint
+            .as_ref()
+            .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
+}
+
+/// Runs `faster bench`: every system of the matrix, then the table (or `--json`). A cell that
+/// did no work, failed its RMW check or had a checkpoint fail is [`CliError::Failed`], after
+/// the report.
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let cfg = config(a)?;
+    let systems = a
+        .systems
+        .clone()
+        .unwrap_or_else(|| SystemKind::ALL.to_vec());
+    let mut reports = Vec::new();
+    for kind in systems {
+        reports.push(run_with_progress(kind, &cfg)?);
+    }
+    if a.json {
+        emit(&format!("{}\n", report::json(&cfg, &reports, false)))?;
+    } else {
+        emit(&report::table(&cfg, &reports, false))?;
+    }
+    if reports.iter().flat_map(|r| &r.cells).any(bad_cell) {
+        return Err(CliError::Failed(
+            "a cell did no work, failed its RMW check, or had a checkpoint fail (see the report)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
