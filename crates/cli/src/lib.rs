@@ -5,7 +5,7 @@
 //! | command | module | does |
 //! |---|---|---|
 //! | `faster demo` | [`demo`] | load, YCSB-A with checkpoints, a kill -9, recovery, the CPR prefix verified, a report |
-//! | `faster bench` | [`bench`] | the YCSB matrix of `cargo xtask bench ycsb`, run by `faster-bench` |
+//! | `faster bench` | [`mod@bench`] | the YCSB matrix of `cargo xtask bench ycsb`, run by `faster-bench` |
 //! | `faster inspect <dir>` | [`inspect`] | a store's checkpoints, each validated by `faster-recovery` |
 //! | `faster crash-test` | [`crash_test`] | rounds of the kill -9 prefix test |
 //!
