@@ -6,7 +6,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use faster_bench::{BenchConfig, CellResult, SystemKind, SystemReport, report, run_system};
+use faster_bench::{
+    BenchConfig, CellResult, Overrides, SystemKind, SystemReport, report, run_system,
+};
 
 use crate::args::BenchArgs;
 use crate::error::{CliError, Result};
@@ -18,46 +20,27 @@ pub fn config(a: &BenchArgs) -> Result<BenchConfig> {
         .dir
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join("faster-bench"));
-    let mut c = if a.smoke {
-        BenchConfig::smoke(dir)
-    } else {
-        BenchConfig::full(dir)
-    };
-    if let Some(k) = a.keys {
-        c.keys = k;
+    let stream_len = a
+        .stream_len
+        .map(usize::try_from)
+        .transpose()
+        .map_err(|_| CliError::Usage("--stream-len is too large".into()))?;
+    Overrides {
+        smoke: a.smoke,
+        keys: a.keys,
+        seconds: a.seconds,
+        workloads: a.workload.clone(),
+        dists: a.dist.clone(),
+        threads: a.threads.clone(),
+        stream_len,
+        seed: a.seed,
+        verify: a.verify,
+        checkpoint_every: a.checkpoint_every,
+        checkpoint_mode: a.checkpoint_mode,
+        device: Some(a.device.into()),
     }
-    if let Some(s) = a.seconds {
-        c.seconds = s;
-    }
-    if let Some(w) = &a.workload {
-        c.workloads = w.clone();
-    }
-    if let Some(d) = &a.dist {
-        c.dists = d.clone();
-    }
-    if let Some(t) = &a.threads {
-        c.threads = t.clone();
-    }
-    if let Some(n) = a.stream_len {
-        c.stream_len =
-            usize::try_from(n).map_err(|_| CliError::Usage("--stream-len is too large".into()))?;
-    }
-    if let Some(s) = a.seed {
-        c.seed = s;
-    }
-    c.verify |= a.verify;
-    c.checkpoint_every = a.checkpoint_every;
-    if let Some(m) = a.checkpoint_mode {
-        c.checkpoint_mode = m;
-    }
-    c.device = a.device.into();
-    if c.keys > faster_bench::workload::MAX_KEYS {
-        return Err(CliError::Usage("--keys must be at most 2^48".into()));
-    }
-    if c.workloads.is_empty() || c.dists.is_empty() || c.threads.is_empty() {
-        return Err(CliError::Usage("the benchmark matrix is empty".into()));
-    }
-    Ok(c)
+    .config(dir)
+    .map_err(CliError::Usage)
 }
 
 /// Seconds the timed cells of `kind` should take (load and checks not included).

@@ -36,7 +36,6 @@ pub fn run(a: &CrashTestArgs) -> Result<()> {
             .tempdir_in(&parent)
             .map_err(|e| CliError::io("create a directory in", &parent, e))?;
         let options = RoundOptions {
-            exe: exe.clone(),
             sessions: a.sessions,
             min_checkpoints: 2,
             delay,
@@ -46,7 +45,7 @@ pub fn run(a: &CrashTestArgs) -> Result<()> {
         let store = dir.path().join("store");
         let status = |m: &str| pb.set_message(format!("round {round}: {m}"));
         let mut line = String::new();
-        match run_round(&store, &options, &status) {
+        match run_round(&exe, &store, &options, &status) {
             Ok(r) => {
                 ok += 1;
                 checkpoints += r.checkpoints.len();

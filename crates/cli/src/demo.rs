@@ -111,14 +111,15 @@ pub fn run(a: &DemoArgs) -> Result<DemoReport> {
     // 3-4. Crash a child, recover, verify.
     let delay = Duration::from_millis(Rng::new(seed).below(MAX_KILL_DELAY_MS + 1));
     let options = RoundOptions {
-        exe,
         sessions: a.sessions,
         min_checkpoints: 2,
         delay,
         report_timeout: Duration::from_secs(30),
     };
     let sp = progress::spinner("crash");
-    let round = match run_round(&crash_dir, &options, &|m| sp.set_message(m.to_string())) {
+    let round = match run_round(&exe, &crash_dir, &options, &|m| {
+        sp.set_message(m.to_string())
+    }) {
         Ok(r) => Ok(r),
         Err(e @ (CliError::Failed(_) | CliError::Store(_))) => Err(e.to_string()),
         Err(e) => return Err(e),

@@ -27,6 +27,18 @@ fn assert_one_line_error(out: &Output, code: i32, what: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// Asserts that `out` succeeded; returns its stdout.
+fn assert_ok(out: &Output) -> String {
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
 /// A small store on the file device in `dir` with two full checkpoints.
 fn store_with_checkpoints(dir: &Path) {
     let config = Config::new(dir)
@@ -63,13 +75,7 @@ fn demo_small_run_verifies_the_prefix() {
         "--dir",
         work.to_str().expect("utf-8 path"),
     ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_ok(&out);
     assert!(
         stdout.contains("prefix holds for all 4 sessions"),
         "{stdout}"
@@ -85,13 +91,7 @@ fn inspect_lists_a_good_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     store_with_checkpoints(dir.path());
     let out = faster(&["inspect", dir.path().to_str().expect("utf-8 path")]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_ok(&out);
     assert!(stdout.contains("ckpt-00000000000000000001"), "{stdout}");
     assert!(stdout.contains("ckpt-00000000000000000002"), "{stdout}");
     assert_eq!(stdout.matches(" OK").count(), 2, "{stdout}");
@@ -207,13 +207,7 @@ fn crash_test_one_round_passes() {
         "--dir",
         dir.path().to_str().expect("utf-8 path"),
     ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
-    );
+    let stdout = assert_ok(&out);
     assert!(stdout.contains("round   1/1  ok"), "{stdout}");
     assert!(stdout.contains("violations           0"), "{stdout}");
 }

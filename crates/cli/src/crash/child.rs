@@ -7,7 +7,9 @@
 //!   duration, the bytes it wrote and every session's cut;
 //! * `ERR <message>`: something failed; the child then exits with status 2.
 //!
-//! It never ends on its own before [`ChildOptions::lifetime`]: the parent kills it.
+//! Its first line is empty, so that whatever a test harness printed before it (`test
+//! child_main ... `, without a newline) stands on a line of its own. It never ends on its
+//! own before [`ChildOptions::lifetime`]: the parent kills it.
 
 use std::io::Write;
 use std::path::Path;
@@ -65,6 +67,7 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 /// Runs the child in store directory `dir` (which must not hold a store yet). Never returns:
 /// the parent kills the process, or it exits on a failure or after its lifetime.
 pub fn run(dir: &Path, options: &ChildOptions) -> ! {
+    report("");
     let store = FasterKv::open(store_config(dir)).unwrap_or_else(|e| fail("open", e));
     let sessions: Vec<Session> = (0..options.sessions)
         .map(|i| {

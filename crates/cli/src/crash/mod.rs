@@ -42,8 +42,6 @@ pub fn store_config(dir: &Path) -> Config {
 /// How a round runs.
 #[derive(Clone, Debug)]
 pub struct RoundOptions {
-    /// The executable to re-execute as the child (normally `std::env::current_exe()`).
-    pub exe: PathBuf,
     /// Sessions in the child.
     pub sessions: usize,
     /// Durable checkpoints the child must report before it may be killed.
@@ -89,14 +87,21 @@ impl Drop for Guard {
 }
 
 /// What the child printed before it was killed.
-#[derive(Default)]
-struct Seen {
-    sessions: Vec<SessionId>,
-    checkpoints: Vec<Reported>,
-    errors: Vec<String>,
+#[derive(Clone, Debug, Default)]
+pub struct ChildRun {
+    /// Its sessions, in start order.
+    pub sessions: Vec<SessionId>,
+    /// The checkpoints it reported durable, in order.
+    pub checkpoints: Vec<Reported>,
+    /// The errors it reported.
+    pub errors: Vec<String>,
+    /// The delay between the awaited checkpoints and the kill.
+    pub delay: Duration,
+    /// Its standard error.
+    pub stderr: String,
 }
 
-impl Seen {
+impl ChildRun {
     fn take(&mut self, line: &str) -> Result<()> {
         match Line::parse(line)? {
             Line::Session(id) => self.sessions.push(id),
@@ -108,25 +113,53 @@ impl Seen {
     }
 }
 
-/// Runs one round in `dir` (a fresh, empty directory). `status` hears what the round is
-/// doing, for a progress display.
+/// The command that runs this binary, `exe`, as the child of a round in `dir`.
+pub fn child_command(exe: &Path, dir: &Path, sessions: usize) -> Command {
+    let mut c = Command::new(exe);
+    c.arg(CHILD_SUBCOMMAND)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--sessions")
+        .arg(sessions.to_string());
+    c
+}
+
+/// Runs one round in `dir` (a fresh, empty directory) with `exe` re-executed as the child:
+/// [`crash_child`], then [`recover_and_verify`]; the recovered store is closed. `status`
+/// hears what the round is doing, for a progress display.
 ///
 /// A CPR violation, a failed recovery or a misbehaving child is [`CliError::Failed`]
 /// (recovery's own error is [`CliError::Store`]); a child that cannot be started is
 /// [`CliError::Io`].
-pub fn run_round(dir: &Path, o: &RoundOptions, status: &dyn Fn(&str)) -> Result<RoundReport> {
+pub fn run_round(
+    exe: &Path,
+    dir: &Path,
+    o: &RoundOptions,
+    status: &dyn Fn(&str),
+) -> Result<RoundReport> {
+    let run = crash_child(child_command(exe, dir, o.sessions), o, status)?;
+    let (store, report) = recover_and_verify(dir, run, status)?;
+    store.close();
+    Ok(report)
+}
+
+/// Starts `command` (a child that runs [`child::run`]), waits for
+/// [`RoundOptions::min_checkpoints`] durable checkpoints, waits [`RoundOptions::delay`],
+/// kills it with SIGKILL and returns what it reported. A child that fails, exits, or does
+/// not report its checkpoints in time is [`CliError::Failed`].
+pub fn crash_child(
+    mut command: Command,
+    o: &RoundOptions,
+    status: &dyn Fn(&str),
+) -> Result<ChildRun> {
     status("starting the child");
-    let child = Command::new(&o.exe)
-        .arg(CHILD_SUBCOMMAND)
-        .arg("--dir")
-        .arg(dir)
-        .arg("--sessions")
-        .arg(o.sessions.to_string())
+    let program = PathBuf::from(command.get_program());
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| CliError::io("start", &o.exe, e))?;
+        .map_err(|e| CliError::io("start", program, e))?;
     let mut guard = Guard(child);
     let (Some(stdout), Some(mut stderr)) = (guard.0.stdout.take(), guard.0.stderr.take()) else {
         return Err(CliError::Failed("the child's output is not piped".into()));
@@ -145,23 +178,26 @@ pub fn run_round(dir: &Path, o: &RoundOptions, status: &dyn Fn(&str)) -> Result<
             }
         }
     });
-    let mut seen = Seen::default();
+    let mut run = ChildRun {
+        delay: o.delay,
+        ..ChildRun::default()
+    };
     let deadline = Instant::now() + o.report_timeout;
     let mut failure = None;
-    while seen.checkpoints.len() < o.min_checkpoints && seen.errors.is_empty() {
+    while run.checkpoints.len() < o.min_checkpoints && run.errors.is_empty() {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
-                seen.take(&line)?;
+                run.take(&line)?;
                 status(&format!(
                     "child writing on {} sessions, {} checkpoints durable",
-                    seen.sessions.len(),
-                    seen.checkpoints.len()
+                    run.sessions.len(),
+                    run.checkpoints.len()
                 ));
             }
             Err(RecvTimeoutError::Timeout) => {
                 failure = Some(format!(
                     "the child reported {} checkpoints in {:?}",
-                    seen.checkpoints.len(),
+                    run.checkpoints.len(),
                     o.report_timeout
                 ));
                 break;
@@ -172,7 +208,7 @@ pub fn run_round(dir: &Path, o: &RoundOptions, status: &dyn Fn(&str)) -> Result<
             }
         }
     }
-    if failure.is_none() && seen.errors.is_empty() {
+    if failure.is_none() && run.errors.is_empty() {
         status(&format!(
             "killing the child with SIGKILL in {} ms",
             o.delay.as_millis()
@@ -185,38 +221,39 @@ pub fn run_round(dir: &Path, o: &RoundOptions, status: &dyn Fn(&str)) -> Result<
     // Lines written before the kill are still in the pipe.
     let _ = out_reader.join();
     for line in rx.try_iter() {
-        seen.take(&line)?;
+        run.take(&line)?;
     }
-    let stderr = err_reader.join().unwrap_or_default();
+    run.stderr = err_reader.join().unwrap_or_default();
     let tail = |s: &str| s.lines().last().unwrap_or("").to_string();
-    if let Some(e) = seen.errors.first() {
+    if let Some(e) = run.errors.first() {
         return Err(CliError::Failed(format!("the child failed: {e}")));
     }
     if let Some(f) = failure {
         return Err(CliError::Failed(format!(
             "{f} (exit {exit:?}; stderr: {})",
-            tail(&stderr)
+            tail(&run.stderr)
         )));
     }
-    if seen.sessions.len() != o.sessions {
+    if run.sessions.len() != o.sessions {
         return Err(CliError::Failed(format!(
             "the child reported {} of {} sessions",
-            seen.sessions.len(),
+            run.sessions.len(),
             o.sessions
         )));
     }
-    recover_and_verify(dir, seen, o.delay, status)
+    Ok(run)
 }
 
 /// Recovers `dir` and checks it against what the child reported: the recovered checkpoint is
 /// at least the newest reported one, with the reported cuts if it is that one, and every
-/// session's prefix is exact.
-fn recover_and_verify(
+/// session's prefix is exact ([`ABSENCE_WINDOW`] serials past each cut are checked for
+/// absence). Returns the recovered store, open, and the report. A violation is
+/// [`CliError::Failed`]; a failed recovery [`CliError::Store`].
+pub fn recover_and_verify(
     dir: &Path,
-    seen: Seen,
-    delay: Duration,
+    seen: ChildRun,
     status: &dyn Fn(&str),
-) -> Result<RoundReport> {
+) -> Result<(FasterKv, RoundReport)> {
     status("recovering");
     let began = Instant::now();
     let (store, rec) = FasterKv::recover(store_config(dir))?;
@@ -258,18 +295,18 @@ fn recover_and_verify(
         }
     }
     let verification = began.elapsed();
-    store.close();
-    Ok(RoundReport {
+    let report = RoundReport {
         sessions: seen.sessions,
         checkpoints: seen.checkpoints,
-        delay,
+        delay: seen.delay,
         token: rec.token,
         version: rec.version,
         cuts: rec.sessions,
         skipped: rec.skipped,
         recovery,
         verification,
-    })
+    };
+    Ok((store, report))
 }
 
 /// A small xorshift generator for the kill delays: reproducible from its seed.
