@@ -10,19 +10,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
-use faster::{Config, FasterKv, LogDevice, Session, SessionId};
+use faster::{Config, FasterKv, Session, SessionId};
 
-/// A store configuration on the real disk, small enough to evict constantly.
+/// A store configuration on the real disk, small enough to evict constantly: the crash
+/// round's (`faster_cli::crash::store_config`: the file device, 1 MiB of log memory in
+/// 64 KiB pages), with room for every key the workers may write before they stop (up to
+/// 10 x 200k).
 pub fn config(dir: &Path) -> Config {
-    Config::new(dir)
-        .with_log_device(LogDevice::File)
-        .with_log_memory(1 << 20)
-        .with_page_size(64 << 10)
-        // Room for every key the workers may write before they stop (up to 10 x 200k).
-        .with_table_bits(18)
-        .with_checkpoint_timeout(Duration::from_secs(20))
+    faster_cli::crash::store_config(dir).with_table_bits(18)
 }
 
 /// A fresh temporary directory under the target directory (real disk, not tmpfs).
