@@ -41,7 +41,7 @@ pub struct DemoReport {
     pub round: std::result::Result<RoundReport, String>,
     /// The seed of the kill delay.
     pub seed: u64,
-    /// The directory left in place (`--keep`).
+    /// The directory left in place (`--keep`, or a failed crash round).
     pub kept: Option<PathBuf>,
 }
 
@@ -125,6 +125,9 @@ pub fn run(a: &DemoArgs) -> Result<DemoReport> {
         Err(e) => return Err(e),
     };
     sp.finish_and_clear();
+    if round.is_err() {
+        ws.keep();
+    }
     Ok(DemoReport {
         threads,
         every: a.checkpoint_every,

@@ -55,6 +55,11 @@ impl Workspace {
         self.keep
     }
 
+    /// Keeps everything in place at the end after all (to look at a failure).
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
     /// Claims subdirectory `name` for a store: it must not exist yet (the store creates it).
     pub fn subdir(&mut self, name: &str) -> Result<PathBuf> {
         let path = self.root.join(name);
