@@ -36,6 +36,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// clap's error message on one line: its text up to the usage, without tips or blank lines.
+fn one_line(text: &str) -> String {
+    let words: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect();
+    let line = words.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    if line.is_empty() {
+        "bad arguments".to_string()
+    } else {
+        line.to_string()
+    }
+}
+
 /// Help and version go to stdout (exit 0); a missing subcommand shows the help on stderr;
 /// any other parse error is its first line on stderr. Both exit 2.
 fn usage(e: &clap::Error) -> ExitCode {
@@ -49,10 +66,10 @@ fn usage(e: &clap::Error) -> ExitCode {
             ExitCode::from(EXIT_USAGE)
         }
         _ => {
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("faster: {first} (see faster --help)");
+            eprintln!(
+                "faster: {} (see faster --help)",
+                one_line(&e.render().to_string())
+            );
             ExitCode::from(EXIT_USAGE)
         }
     }

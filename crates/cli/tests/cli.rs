@@ -218,4 +218,6 @@ fn bad_arguments_exit_2_with_one_line() {
     assert_one_line_error(&faster(&["bench", "--workload", "z"]), 2, "workload");
     assert_one_line_error(&faster(&["frobnicate"]), 2, "frobnicate");
     assert_one_line_error(&faster(&["crash-test", "--rounds", "0"]), 2, "--rounds");
+    assert_one_line_error(&faster(&["inspect"]), 2, "<DIR>");
+    assert_one_line_error(&faster(&["bench", "--device", "floppy"]), 2, "io-uring");
 }
