@@ -182,6 +182,13 @@ impl BenchConfig {
         }
     }
 
+    /// Whether system `kind`'s cells run twice, the second time with checkpoints
+    /// ([`BenchConfig::checkpoint_every`] is set and `kind` is backed by the store).
+    pub fn runs_twice(&self, kind: SystemKind) -> bool {
+        self.checkpoint_every.is_some()
+            && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch)
+    }
+
     /// The largest thread count.
     pub fn max_threads(&self) -> usize {
         self.threads.iter().copied().max().unwrap_or(1).max(1)
@@ -312,6 +319,18 @@ impl CheckpointRun {
 }
 
 impl CellResult {
+    /// Whether the cell failed: it did no work or failed its RMW check, or its checkpoint
+    /// run did, or a checkpoint of that run failed.
+    pub fn failed(&self) -> bool {
+        let bad =
+            |c: &CellResult| c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed);
+        bad(self)
+            || self
+                .checkpoint
+                .as_ref()
+                .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
+    }
+
     /// Millions of operations per second.
     pub fn mops(&self) -> f64 {
         if self.secs > 0.0 {

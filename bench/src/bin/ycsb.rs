@@ -160,8 +160,7 @@ fn run() -> Result<(), BenchError> {
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let mut reports = Vec::new();
     for kind in systems {
-        let twice = cfg.checkpoint_every.is_some()
-            && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch);
+        let twice = cfg.runs_twice(kind);
         eprintln!(
             "ycsb: {kind}: loading {} keys, then {} cells of {} s{} ...",
             cfg.keys,
@@ -186,16 +185,7 @@ fn run() -> Result<(), BenchError> {
     } else {
         print!("{}", report::table(&cfg, &reports, separate));
     }
-    let bad = |c: &faster_bench::CellResult| {
-        c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed)
-    };
-    let failed = reports.iter().flat_map(|r| &r.cells).any(|c| {
-        bad(c)
-            || c.checkpoint
-                .as_ref()
-                .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
-    });
-    if failed {
+    if reports.iter().flat_map(|r| &r.cells).any(|c| c.failed()) {
         return Err(
             "a cell did no work, failed its RMW check, or had a checkpoint fail (see the report)"
                 .into(),

@@ -46,9 +46,7 @@ pub fn config(a: &BenchArgs) -> Result<BenchConfig> {
 /// Seconds the timed cells of `kind` should take (load and checks not included).
 fn estimate(cfg: &BenchConfig, kind: SystemKind) -> f64 {
     let cells = (cfg.workloads.len() * cfg.dists.len() * cfg.threads.len()) as f64;
-    let twice = cfg.checkpoint_every.is_some()
-        && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch);
-    cells * cfg.seconds * if twice { 2.0 } else { 1.0 }
+    cells * cfg.seconds * if cfg.runs_twice(kind) { 2.0 } else { 1.0 }
 }
 
 /// Runs `kind` while a bar on stderr shows the time spent against the cells' planned time.
@@ -73,15 +71,6 @@ fn run_with_progress(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport
     report.map_err(|e| CliError::Bench(format!("{kind}: {e}")))
 }
 
-/// Whether a cell did no work or failed its RMW check, with or without checkpoints.
-fn bad_cell(c: &CellResult) -> bool {
-    let bad = |c: &CellResult| c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed);
-    bad(c)
-        || c.checkpoint
-            .as_ref()
-            .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
-}
-
 /// Runs `faster bench`: every system of the matrix, then the table (or `--json`). A cell that
 /// did no work, failed its RMW check or had a checkpoint fail is [`CliError::Failed`], after
 /// the report.
@@ -100,7 +89,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     } else {
         emit(&report::table(&cfg, &reports, false))?;
     }
-    if reports.iter().flat_map(|r| &r.cells).any(bad_cell) {
+    if reports
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(CellResult::failed)
+    {
         return Err(CliError::Failed(
             "a cell did no work, failed its RMW check, or had a checkpoint fail (see the report)"
                 .into(),
