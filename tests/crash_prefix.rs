@@ -30,10 +30,6 @@ use faster_cli::crash::{self, ABSENCE_WINDOW, RoundOptions, child::ChildOptions}
 const CHILD_ENV: &str = "FASTER_CRASH_CHILD";
 /// Sessions in the child.
 const SESSIONS: usize = 4;
-/// Checkpoints the child must report before the parent may kill it.
-const MIN_CHECKPOINTS: usize = 2;
-/// How long the parent waits for them.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Operations per session after `continue_session`, before and after the second checkpoint.
 const MORE: u64 = 300;
 const UNCHECKPOINTED: u64 = 50;
@@ -70,7 +66,7 @@ fn child_main() {
 // ---------------------------------------------------------------------------------------
 // The parent.
 
-/// Runs the child in `dir`, waits for `MIN_CHECKPOINTS` checkpoints, waits `delay_ms`, kills
+/// Runs the child in `dir`, waits for two durable checkpoints, waits `delay_ms`, kills
 /// it with SIGKILL, recovers and verifies every session's exact prefix; returns the store and
 /// the round's report.
 fn crash_and_recover(dir: &Path, delay_ms: u64) -> (FasterKv, crash::RoundReport) {
@@ -84,12 +80,7 @@ fn crash_and_recover(dir: &Path, delay_ms: u64) -> (FasterKv, crash::RoundReport
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir);
-    let options = RoundOptions {
-        sessions: SESSIONS,
-        min_checkpoints: MIN_CHECKPOINTS,
-        delay: Duration::from_millis(delay_ms),
-        report_timeout: REPORT_TIMEOUT,
-    };
+    let options = RoundOptions::new(SESSIONS, Duration::from_millis(delay_ms));
     let run = crash::crash_child(child, &options, &|_| {})
         .unwrap_or_else(|e| panic!("child failed: {e}"));
     let stderr = run.stderr.clone();

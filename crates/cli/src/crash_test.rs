@@ -4,16 +4,13 @@
 //! is kept and named; the command exits 1 if any round failed.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::args::CrashTestArgs;
-use crate::crash::{Rng, RoundOptions, run_round};
+use crate::crash::{MIN_CHECKPOINTS, Rng, RoundOptions, run_round};
 use crate::error::{CliError, Result};
 use crate::out::emit;
 use crate::progress;
-
-/// The kill comes up to this long after the child's second durable checkpoint.
-const MAX_KILL_DELAY_MS: u64 = 300;
 
 /// Runs the rounds and prints a line for each, then the summary.
 pub fn run(a: &CrashTestArgs) -> Result<()> {
@@ -30,17 +27,12 @@ pub fn run(a: &CrashTestArgs) -> Result<()> {
     let began = Instant::now();
     let (mut ok, mut checkpoints, mut failures) = (0u64, 0usize, Vec::new());
     for round in 1..=a.rounds {
-        let delay = Duration::from_millis(rng.below(MAX_KILL_DELAY_MS + 1));
+        let delay = RoundOptions::random_delay(&mut rng);
         let dir = tempfile::Builder::new()
             .prefix("faster-crash-")
             .tempdir_in(&parent)
             .map_err(|e| CliError::io("create a directory in", &parent, e))?;
-        let options = RoundOptions {
-            sessions: a.sessions,
-            min_checkpoints: 2,
-            delay,
-            report_timeout: Duration::from_secs(30),
-        };
+        let options = RoundOptions::new(a.sessions, delay);
         let t = Instant::now();
         let store = dir.path().join("store");
         let status = |m: &str| pb.set_message(format!("round {round}: {m}"));
@@ -52,11 +44,11 @@ pub fn run(a: &CrashTestArgs) -> Result<()> {
                 let cuts: Vec<String> = r.cuts.iter().map(|(id, t)| format!("{id}:{t}")).collect();
                 let _ = writeln!(
                     line,
-                    "round {round:>3}/{}  ok         killed {:>3} ms after {} checkpoints, \
-                     recovered v{}, cuts {}  ({:.1} s)",
+                    "round {round:>3}/{}  ok         {} checkpoints, killed {:>3} ms after \
+                     checkpoint {MIN_CHECKPOINTS}, recovered v{}, cuts {}  ({:.1} s)",
                     a.rounds,
-                    delay.as_millis(),
                     r.checkpoints.len(),
+                    delay.as_millis(),
                     r.version,
                     cuts.join(" "),
                     t.elapsed().as_secs_f64()

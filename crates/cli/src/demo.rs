@@ -12,7 +12,7 @@ use faster_bench::workload::generate_streams;
 use faster_bench::{CellResult, CheckpointMode, Dist, FasterStore, LoadResult, Workload};
 
 use crate::args::DemoArgs;
-use crate::crash::{Rng, RoundOptions, RoundReport, run_round};
+use crate::crash::{MIN_CHECKPOINTS, Rng, RoundOptions, RoundReport, run_round};
 use crate::error::{CliError, Result};
 use crate::inspect::human_bytes;
 use crate::progress;
@@ -21,8 +21,6 @@ use crate::workspace::Workspace;
 
 /// The longest pre-generated operation stream per thread (8 MiB).
 const MAX_STREAM: u64 = 1 << 20;
-/// The kill comes this long at most after the child's second durable checkpoint.
-const MAX_KILL_DELAY_MS: u64 = 300;
 
 /// What the demo measured and verified.
 #[derive(Debug)]
@@ -109,13 +107,8 @@ pub fn run(a: &DemoArgs) -> Result<DemoReport> {
     drop(store);
 
     // 3-4. Crash a child, recover, verify.
-    let delay = Duration::from_millis(Rng::new(seed).below(MAX_KILL_DELAY_MS + 1));
-    let options = RoundOptions {
-        sessions: a.sessions,
-        min_checkpoints: 2,
-        delay,
-        report_timeout: Duration::from_secs(30),
-    };
+    let delay = RoundOptions::random_delay(&mut Rng::new(seed));
+    let options = RoundOptions::new(a.sessions, delay);
     let sp = progress::spinner("crash");
     let round = match run_round(&exe, &crash_dir, &options, &|m| {
         sp.set_message(m.to_string())
@@ -246,11 +239,12 @@ fn render_round(out: &mut String, k: &RoundReport, seed: u64) {
     let newest = k.checkpoints.iter().map(|c| c.version).max().unwrap_or(0);
     let _ = writeln!(
         out,
-        "crash       a child writing on {} sessions killed with SIGKILL {} ms after {} durable \
-         checkpoints (newest v{newest}; seed {seed})",
+        "crash       a child writing on {} sessions reported {} durable checkpoints (newest \
+         v{newest}) and was killed with SIGKILL mid-load, {} ms after checkpoint \
+         {MIN_CHECKPOINTS} (seed {seed})",
         k.sessions.len(),
+        k.checkpoints.len(),
         k.delay.as_millis(),
-        k.checkpoints.len()
     );
     let skipped = if k.skipped.is_empty() {
         String::new()

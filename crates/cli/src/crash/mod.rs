@@ -53,6 +53,29 @@ pub struct RoundOptions {
     pub report_timeout: Duration,
 }
 
+/// Durable checkpoints the child must report before it may be killed, by default.
+pub const MIN_CHECKPOINTS: usize = 2;
+/// The longest random kill delay after those checkpoints, in milliseconds.
+pub const MAX_KILL_DELAY_MS: u64 = 300;
+
+impl RoundOptions {
+    /// A round with `sessions` sessions, killed `delay` after [`MIN_CHECKPOINTS`] durable
+    /// checkpoints, which must come within 30 s.
+    pub fn new(sessions: usize, delay: Duration) -> Self {
+        RoundOptions {
+            sessions,
+            min_checkpoints: MIN_CHECKPOINTS,
+            delay,
+            report_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A random kill delay in `0..=`[`MAX_KILL_DELAY_MS`] ms.
+    pub fn random_delay(rng: &mut Rng) -> Duration {
+        Duration::from_millis(rng.below(MAX_KILL_DELAY_MS + 1))
+    }
+}
+
 /// What a round saw and verified.
 #[derive(Clone, Debug)]
 pub struct RoundReport {
