@@ -1,8 +1,9 @@
 //! Kill -9 crash test: a child process (this test binary, re-executed) runs 4 sessions of
-//! tagged upserts and RMW counters (see `recovery_common.rs`) while a thread checkpoints
-//! every ~200 ms; the parent kills it with SIGKILL at a random moment after at least two
-//! checkpoints were reported, recovers, and checks the exact CPR prefix of every session
-//! against the recovered cuts. It then continues every session, writes more, checkpoints,
+//! tagged upserts and RMW counters (`faster_cli::workload`) while a thread checkpoints every
+//! ~200 ms (`faster_cli::crash::child`); the parent kills it with SIGKILL at a random moment
+//! after at least two checkpoints were reported, recovers, and checks the exact CPR prefix of
+//! every session against the recovered cuts (`faster_cli::crash`, the round `faster demo`
+//! and `faster crash-test` run). It then continues every session, writes more, checkpoints,
 //! recovers again and checks again.
 //!
 //! `FASTER_CRASH_ROUNDS` sets the number of rounds (default 20), `FASTER_CRASH_SEED` the seed
@@ -15,44 +16,23 @@
 #[path = "recovery_common.rs"]
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{step, tempdir, verify_session};
-use faster::{CheckpointOptions, Config, FasterKv, Session, SessionId};
+use faster::{CheckpointOptions, FasterKv, SessionId};
+use faster_cli::crash::{self, ABSENCE_WINDOW, RoundOptions, child::ChildOptions};
 
 /// The environment variable that makes `child_main` run, naming the store directory.
 const CHILD_ENV: &str = "FASTER_CRASH_CHILD";
 /// Sessions in the child.
 const SESSIONS: usize = 4;
-/// Checkpoints the child must report before the parent may kill it.
-const MIN_CHECKPOINTS: usize = 2;
-/// How long the parent waits for them.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The child exits on its own after this long (if the parent is gone).
-const CHILD_LIFETIME: Duration = Duration::from_secs(60);
-/// Past a cut, keys are checked for absence up to this many serials further (densely for
-/// the first 4096, sampled after): the child's last serial before the kill is unknown.
-const ABSENCE_WINDOW: u64 = 20_000;
 /// Operations per session after `continue_session`, before and after the second checkpoint.
 const MORE: u64 = 300;
 const UNCHECKPOINTED: u64 = 50;
-
-/// A child session stops issuing operations at this serial (it then idles until killed),
-/// which bounds the keys the index must hold.
-const MAX_SERIAL: u64 = 200_000;
-
-/// The store configuration of the child and of the parent's recoveries: the real disk,
-/// 1 MiB of log memory (64 KiB pages) so that even the debug build's throughput puts most
-/// of the log on the device, and an index with room for `MAX_SERIAL` operations per session.
-fn config(dir: &Path) -> Config {
-    common::config(dir).with_table_bits(16)
-}
 
 // ---------------------------------------------------------------------------------------
 // The child.
@@ -66,19 +46,6 @@ fn ops_per_ms() -> u64 {
         .unwrap_or(24)
 }
 
-fn child_fail(what: &str, e: impl std::fmt::Debug) -> ! {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "CRASH-ERR {what}: {e:?}");
-    let _ = out.flush();
-    eprintln!("child: {what}: {e:?}");
-    std::process::exit(2);
-}
-
-fn report(line: &str) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").and_then(|()| out.flush()).ok();
-}
-
 /// The child's entry: runs only when `FASTER_CRASH_CHILD` names a directory; otherwise
 /// (a normal `cargo test --include-ignored`) returns at once. Never returns when it runs:
 /// the parent kills it.
@@ -88,112 +55,23 @@ fn child_main() {
     let Some(dir) = std::env::var_os(CHILD_ENV) else {
         return;
     };
-    // A failure on any thread (a worker's operation error included) ends the child at once,
-    // so the parent sees it instead of a child whose sessions silently stopped.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(&format!("CRASH-ERR panic: {info}"));
-        default_hook(info);
-        std::process::exit(101);
-    }));
-    let store = FasterKv::open(config(Path::new(&dir))).unwrap_or_else(|e| child_fail("open", e));
-    // Sessions start in a fixed order, before any work, and are reported to the parent.
-    let sessions: Vec<Session> = (0..SESSIONS)
-        .map(|i| {
-            let s = store.start_session();
-            report(&format!("CRASH-SESSION {i} {}", s.id()));
-            s
-        })
-        .collect();
-    let started = Instant::now();
-    let per_ms = ops_per_ms();
-    thread::scope(|scope| {
-        for mut s in sessions {
-            scope.spawn(move || {
-                loop {
-                    if s.serial() >= MAX_SERIAL {
-                        thread::sleep(Duration::from_millis(10));
-                        s.refresh().unwrap_or_else(|e| child_fail("refresh", e));
-                        continue;
-                    }
-                    step(&mut s);
-                    if per_ms > 0 && s.serial() % per_ms == 0 {
-                        thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            });
-        }
-        let store = &store;
-        scope.spawn(move || {
-            loop {
-                thread::sleep(Duration::from_millis(200));
-                if started.elapsed() > CHILD_LIFETIME {
-                    eprintln!("child: lifetime over, exiting");
-                    std::process::exit(3);
-                }
-                let info = store
-                    .checkpoint()
-                    .and_then(|h| h.wait())
-                    .unwrap_or_else(|e| child_fail("checkpoint", e));
-                let cuts: Vec<String> = info
-                    .sessions
-                    .iter()
-                    .map(|(id, t)| format!("{id}:{t}"))
-                    .collect();
-                report(&format!("CRASH-CKPT {} {}", info.version, cuts.join(",")));
-            }
-        });
-    });
+    let options = ChildOptions {
+        sessions: SESSIONS,
+        ops_per_ms: ops_per_ms(),
+        ..ChildOptions::default()
+    };
+    crash::child::run(Path::new(&dir), &options)
 }
 
 // ---------------------------------------------------------------------------------------
 // The parent.
 
-/// Kills and reaps the child when dropped (on every path, panics included).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A checkpoint the child reported as complete.
-#[derive(Debug)]
-struct Reported {
-    version: u64,
-    cuts: BTreeMap<SessionId, u64>,
-}
-
-fn parse_checkpoint(rest: &str) -> Reported {
-    let mut parts = rest.split(' ');
-    let version = parts.next().unwrap().parse().unwrap();
-    let cuts = parts
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            let (id, t) = c.split_once(':').unwrap();
-            (id.parse().unwrap(), t.parse().unwrap())
-        })
-        .collect();
-    Reported { version, cuts }
-}
-
-/// What the child reported before it was killed.
-struct ChildRun {
-    ids: Vec<SessionId>,
-    checkpoints: Vec<Reported>,
-    stderr: String,
-}
-
-/// Runs the child in `dir`, waits for `MIN_CHECKPOINTS` checkpoints, waits `delay_ms`, kills
-/// it with SIGKILL and returns what it reported.
-fn run_child(dir: &Path, delay_ms: u64) -> ChildRun {
-    let exe = std::env::current_exe().expect("current_exe");
-    let child = Command::new(exe)
+/// Runs the child in `dir`, waits for two durable checkpoints, waits `delay_ms`, kills
+/// it with SIGKILL, recovers and verifies every session's exact prefix; returns the store and
+/// the round's report.
+fn crash_and_recover(dir: &Path, delay_ms: u64) -> (FasterKv, crash::RoundReport) {
+    let mut child = Command::new(std::env::current_exe().expect("current_exe"));
+    child
         .args([
             "child_main",
             "--exact",
@@ -201,149 +79,13 @@ fn run_child(dir: &Path, delay_ms: u64) -> ChildRun {
             "--include-ignored",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning the child");
-    let mut guard = Guard(child);
-    let stdout = guard.0.stdout.take().unwrap();
-    let mut stderr = guard.0.stderr.take().unwrap();
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = stderr.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    });
-    let (tx, rx) = mpsc::channel();
-    let out_reader = thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut ids = Vec::new();
-    let mut checkpoints = Vec::new();
-    let mut errors = Vec::new();
-    let mut take = |line: String, ids: &mut Vec<SessionId>, cps: &mut Vec<Reported>| {
-        // The harness prints `test child_main ... ` without a newline before the test runs.
-        let Some(at) = line.find("CRASH-") else {
-            return;
-        };
-        let line = line[at..].to_string();
-        if let Some(rest) = line.strip_prefix("CRASH-SESSION ") {
-            let (i, id) = rest.split_once(' ').unwrap();
-            assert_eq!(i.parse::<usize>().unwrap(), ids.len(), "session order");
-            ids.push(id.parse().unwrap());
-        } else if let Some(rest) = line.strip_prefix("CRASH-CKPT ") {
-            cps.push(parse_checkpoint(rest));
-        } else if line.starts_with("CRASH-ERR") {
-            errors.push(line);
-        }
-    };
-    let deadline = Instant::now() + REPORT_TIMEOUT;
-    let mut failure = None;
-    while checkpoints.len() < MIN_CHECKPOINTS {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => take(line, &mut ids, &mut checkpoints),
-            Err(RecvTimeoutError::Timeout) => {
-                failure = Some(format!(
-                    "timed out after {REPORT_TIMEOUT:?} with {} checkpoints reported",
-                    checkpoints.len()
-                ));
-                break;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                let status = guard.0.wait().ok();
-                failure = Some(format!(
-                    "the child exited ({status:?}) after {} checkpoints",
-                    checkpoints.len()
-                ));
-                break;
-            }
-        }
-    }
-    if failure.is_none() {
-        thread::sleep(Duration::from_millis(delay_ms));
-    }
-    // SIGKILL on Unix.
-    let _ = guard.0.kill();
-    let status = guard.0.wait().expect("reaping the child");
-    // Lines written before the kill are still in the pipe.
-    out_reader.join().unwrap();
-    while let Ok(line) = rx.try_recv() {
-        take(line, &mut ids, &mut checkpoints);
-    }
-    let stderr = err_reader.join().unwrap();
-    if let Some(f) = failure {
-        panic!("child failed: {f}; errors {errors:?}; status {status:?}; stderr:\n{stderr}");
-    }
-    assert!(
-        errors.is_empty(),
-        "child reported errors {errors:?}; stderr:\n{stderr}"
-    );
-    assert_eq!(ids.len(), SESSIONS, "child sessions; stderr:\n{stderr}");
-    for c in &checkpoints {
-        let got: Vec<SessionId> = c.cuts.keys().copied().collect();
-        let mut want = ids.clone();
-        want.sort();
-        assert_eq!(got, want, "sessions of the reported checkpoint {c:?}");
-    }
-    ChildRun {
-        ids,
-        checkpoints,
-        stderr,
-    }
-}
-
-/// Recovers `dir`, checks the cuts against the child's reports, verifies every session's
-/// exact prefix; returns the store and the cuts.
-fn recover_and_verify(dir: &Path, run: &ChildRun) -> (FasterKv, faster::Recovered) {
-    let (store, rec) = FasterKv::recover(config(dir)).unwrap_or_else(|e| {
-        panic!("recovery failed: {e}; child stderr:\n{}", run.stderr);
-    });
-    let got: HashSet<SessionId> = rec.sessions.iter().map(|c| c.0).collect();
-    let want: HashSet<SessionId> = run.ids.iter().copied().collect();
-    assert_eq!(got, want, "recovered sessions {:?}", rec.sessions);
-    assert_eq!(
-        rec.sessions.len(),
-        SESSIONS,
-        "duplicate cuts {:?}",
-        rec.sessions
-    );
-    // Every reported checkpoint was durable before it was reported.
-    let last = run.checkpoints.iter().max_by_key(|r| r.version).unwrap();
-    assert!(
-        rec.version >= last.version,
-        "recovered version {} older than the reported durable {last:?} (skipped {:?})",
-        rec.version,
-        rec.skipped
-    );
-    for &(id, t) in &rec.sessions {
-        let reported = last.cuts[&id];
-        if rec.version == last.version {
-            assert_eq!(
-                t, reported,
-                "session {id}: cut differs from the reported one"
-            );
-        } else {
-            assert!(t >= reported, "session {id}: cut {t} < reported {reported}");
-        }
-    }
-    println!(
-        "recovered {} v{} cuts {:?} skipped {:?} replay {:?}; verifying",
-        rec.token, rec.version, rec.sessions, rec.skipped, rec.replay
-    );
-    {
-        let mut s = store.start_session();
-        for &(id, t) in &rec.sessions {
-            verify_session(&mut s, id.as_u64(), t, t + ABSENCE_WINDOW);
-        }
-    }
-    (store, rec)
+        .env(CHILD_ENV, dir);
+    let options = RoundOptions::new(SESSIONS, Duration::from_millis(delay_ms));
+    let run = crash::crash_child(child, &options, &|_| {})
+        .unwrap_or_else(|e| panic!("child failed: {e}"));
+    let stderr = run.stderr.clone();
+    crash::recover_and_verify(dir, run, &|_| {})
+        .unwrap_or_else(|e| panic!("{e}; child stderr:\n{stderr}"))
 }
 
 /// The round's store directory: removed at the end, kept (and named) if the round fails.
@@ -381,14 +123,18 @@ struct RoundOk {
 fn one_round(round: u64, delay_ms: u64) -> RoundOk {
     let began = Instant::now();
     let dir = RoundDir(Some(tempdir()));
-    let run = run_child(dir.path(), delay_ms);
+    let (store, rec) = crash_and_recover(dir.path(), delay_ms);
     let killed_at = began.elapsed();
     println!(
-        "round {round}: child killed {delay_ms} ms after checkpoint {:?}",
-        run.checkpoints.last().unwrap()
+        "round {round}: child killed {delay_ms} ms after checkpoint {:?}; recovered {} v{} \
+         cuts {:?} skipped {:?}; verified",
+        rec.checkpoints.last(),
+        rec.token,
+        rec.version,
+        rec.cuts,
+        rec.skipped
     );
-    let (store, rec) = recover_and_verify(dir.path(), &run);
-    let cuts: BTreeMap<SessionId, u64> = rec.sessions.iter().copied().collect();
+    let cuts: BTreeMap<SessionId, u64> = rec.cuts.iter().copied().collect();
 
     // Continue every session after its cut, checkpoint, write more, recover again.
     let mut sessions = Vec::new();
@@ -420,7 +166,7 @@ fn one_round(round: u64, delay_ms: u64) -> RoundOk {
     }
     drop(sessions);
     drop(store);
-    let (store, rec2) = FasterKv::recover(config(dir.path())).unwrap();
+    let (store, rec2) = FasterKv::recover(crash::store_config(dir.path())).unwrap();
     assert_eq!(rec2.version, info.version, "second recovery's version");
     println!(
         "second recovery {} v{} cuts {:?}; verifying",
@@ -437,21 +183,20 @@ fn one_round(round: u64, delay_ms: u64) -> RoundOk {
     drop(store);
     println!(
         "round {round}: killed {delay_ms} ms after {} reported checkpoints (at {:.2?}); \
-         recovered v{} (last reported v{}, skipped {}), cuts {:?}, replay {:?}; \
+         recovered v{} (last reported v{}, skipped {}), cuts {:?}; \
          continued +{MORE}, {:?} checkpoint v{} recovered and verified; round took {:.2?}",
-        run.checkpoints.len(),
+        rec.checkpoints.len(),
         killed_at,
         rec.version,
-        run.checkpoints.iter().map(|r| r.version).max().unwrap(),
+        rec.checkpoints.iter().map(|r| r.version).max().unwrap_or(0),
         rec.skipped.len(),
         cuts.values().collect::<Vec<_>>(),
-        rec.replay,
         if round % 2 == 1 { "log-only" } else { "full" },
         rec2.version,
         began.elapsed(),
     );
     RoundOk {
-        checkpoints: run.checkpoints.len(),
+        checkpoints: rec.checkpoints.len(),
         recovered_version: rec.version,
         cuts: cuts.values().copied().collect(),
     }

@@ -11,6 +11,7 @@
 //! | [`workload`] | workloads A (50/50), B (95/5), C (100% reads), RMW; pre-generated streams |
 //! | [`peers`] | the systems under test and the store's benchmark configuration |
 //! | [`runner`] | load, timed cells, sampled latency, consistency checks, peak RSS |
+//! | [`options`] | [`Overrides`]: the command-line choices over the full or smoke matrix |
 //! | [`report`] | the aligned table, `--json` (serde_json), the child-process hand-off |
 //!
 //! The binary is `ycsb` (`cargo run --release -p faster-bench --bin ycsb -- --help`).
@@ -18,12 +19,14 @@
 //! With the cargo feature `oxifaster` (off by default), the `oxifaster` crate, another Rust
 //! port of FASTER, joins as a third system (`OxiFasterPeer`, on its in-memory null device).
 
+pub mod options;
 pub mod peers;
 pub mod report;
 pub mod runner;
 pub mod workload;
 pub mod zipf;
 
+pub use options::Overrides;
 pub use peers::{BenchError, DashMapPeer, FasterStore, System, SystemKind, Worker};
 pub use runner::{
     BenchConfig, CellResult, CheckpointMode, CheckpointRecord, CheckpointRun, LoadResult, RmwCheck,

@@ -160,7 +160,8 @@ impl Geometry {
 /// * log memory: `keys * 128` bytes rounded up to a power of two (2 GiB for 10 M keys: the
 ///   loaded records, ~48 bytes each, plus room for the records that updates append, all in
 ///   memory), in pages of `memory / 16` clamped to `[64 KiB, 32 MiB]`;
-/// * device: [`LogDevice::Auto`] (io_uring or the file device) under `dir/log`.
+/// * device: [`LogDevice::Auto`] (io_uring or the file device) under `dir/log`; change it
+///   with [`Config::with_log_device`].
 pub fn store_config(dir: &Path, keys: u64) -> Config {
     let Geometry {
         table_bits,
@@ -174,22 +175,38 @@ pub fn store_config(dir: &Path, keys: u64) -> Config {
         .with_log_device(LogDevice::Auto)
 }
 
-/// The `faster` store in a temporary directory (removed on drop).
+/// The `faster` store, in a temporary directory (removed on drop) or a given one (kept).
 pub struct FasterStore {
     kv: FasterKv,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl FasterStore {
     /// Opens a new store for `keys` keys ([`store_config`]) in a fresh temporary directory
     /// under `parent`.
     pub fn open(parent: &Path, keys: u64) -> Result<Self, BenchError> {
+        Self::open_with(parent, keys, LogDevice::Auto)
+    }
+
+    /// [`FasterStore::open`] with the log on `device`.
+    pub fn open_with(parent: &Path, keys: u64, device: LogDevice) -> Result<Self, BenchError> {
         std::fs::create_dir_all(parent)?;
         let dir = tempfile::Builder::new()
             .prefix("ycsb-")
             .tempdir_in(parent)?;
-        let kv = FasterKv::open(store_config(&dir.path().join("store"), keys))?;
-        Ok(FasterStore { kv, _dir: dir })
+        let config = store_config(&dir.path().join("store"), keys).with_log_device(device);
+        let kv = FasterKv::open(config)?;
+        Ok(FasterStore {
+            kv,
+            _dir: Some(dir),
+        })
+    }
+
+    /// Creates a new store for `keys` keys ([`store_config`], the log on `device`) in
+    /// directory `dir`, which is kept when the store is dropped.
+    pub fn create(dir: &Path, keys: u64, device: LogDevice) -> Result<Self, BenchError> {
+        let kv = FasterKv::open(store_config(dir, keys).with_log_device(device))?;
+        Ok(FasterStore { kv, _dir: None })
     }
 
     /// The store.

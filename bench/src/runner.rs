@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use faster::{CheckpointOptions, LogCapture};
+use faster::{CheckpointOptions, LogCapture, LogDevice};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +62,8 @@ pub struct BenchConfig {
     pub checkpoint_every: Option<Duration>,
     /// How those checkpoints capture the log.
     pub checkpoint_mode: CheckpointMode,
+    /// The store's log device ([`LogDevice::Auto`] by default).
+    pub device: LogDevice,
 }
 
 /// How the benchmark's checkpoints capture the log (`--checkpoint-mode`).
@@ -161,6 +163,7 @@ impl BenchConfig {
             dir,
             checkpoint_every: None,
             checkpoint_mode: CheckpointMode::FoldOver,
+            device: LogDevice::Auto,
         }
     }
 
@@ -177,6 +180,13 @@ impl BenchConfig {
             verify: true,
             ..BenchConfig::full(dir)
         }
+    }
+
+    /// Whether system `kind`'s cells run twice, the second time with checkpoints
+    /// ([`BenchConfig::checkpoint_every`] is set and `kind` is backed by the store).
+    pub fn runs_twice(&self, kind: SystemKind) -> bool {
+        self.checkpoint_every.is_some()
+            && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch)
     }
 
     /// The largest thread count.
@@ -309,6 +319,18 @@ impl CheckpointRun {
 }
 
 impl CellResult {
+    /// Whether the cell failed: it did no work or failed its RMW check, or its checkpoint
+    /// run did, or a checkpoint of that run failed.
+    pub fn failed(&self) -> bool {
+        let bad =
+            |c: &CellResult| c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed);
+        bad(self)
+            || self
+                .checkpoint
+                .as_ref()
+                .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
+    }
+
     /// Millions of operations per second.
     pub fn mops(&self) -> f64 {
         if self.secs > 0.0 {
@@ -344,6 +366,20 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 /// Loads keys `0..keys` (value = key) with `threads` threads, each a contiguous share.
 pub fn load<S: System>(sys: &S, keys: u64, threads: usize) -> LoadResult {
+    load_with_progress(sys, keys, threads, &|_| {})
+}
+
+/// Keys a loading thread upserts between two calls of the progress callback.
+pub const LOAD_PROGRESS_STEP: u64 = 1 << 14;
+
+/// [`load`], calling `progress(n)` from the loading threads each time one of them has loaded
+/// `n` more keys (every [`LOAD_PROGRESS_STEP`] keys, and at the end of its share).
+pub fn load_with_progress<S: System>(
+    sys: &S,
+    keys: u64,
+    threads: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> LoadResult {
     let threads = threads.max(1);
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -354,7 +390,11 @@ pub fn load<S: System>(sys: &S, keys: u64, threads: usize) -> LoadResult {
                 let hi = keys * (t + 1) / threads as u64;
                 for k in lo..hi {
                     w.upsert(k, k);
+                    if (k - lo + 1) % LOAD_PROGRESS_STEP == 0 {
+                        progress(LOAD_PROGRESS_STEP);
+                    }
                 }
+                progress((hi - lo) % LOAD_PROGRESS_STEP);
             });
         }
     });
@@ -481,8 +521,8 @@ pub fn run_cell<S: System>(
     run_timed(sys, streams, workload, dist, threads, duration, None).0
 }
 
-/// The outcome of one checkpoint request.
-type Attempt = Result<CheckpointRecord, String>;
+/// The outcome of one checkpoint request: its record, or its error.
+pub type Attempt = Result<CheckpointRecord, String>;
 
 /// The checkpoint thread of a checkpoint run: after the barrier, at `every`, `2 * every`, ...
 /// strictly before `duration` (so a 20 s cell with `every` = 5 s takes 3), one full checkpoint
@@ -539,7 +579,7 @@ fn checkpoint_loop(
 
 /// [`run_cell`], with a checkpoint thread if `checkpoints` is given (the interval and mode)
 /// and `sys` is backed by the store; returns the cell and the checkpoint attempts.
-fn run_timed<S: System>(
+pub fn run_timed<S: System>(
     sys: &S,
     streams: &[OpStream],
     workload: Workload,
@@ -751,9 +791,14 @@ fn remove_checkpoints(kv: &faster::FasterKv) {
 /// [`run_matrix`] on it.
 pub fn run_system(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport, BenchError> {
     match kind {
-        SystemKind::Faster => run_matrix(&FasterStore::open(&cfg.dir, cfg.keys)?, cfg),
+        SystemKind::Faster => run_matrix(
+            &FasterStore::open_with(&cfg.dir, cfg.keys, cfg.device)?,
+            cfg,
+        ),
         SystemKind::FasterBatch => run_matrix(
-            &crate::peers::FasterBatchStore(FasterStore::open(&cfg.dir, cfg.keys)?),
+            &crate::peers::FasterBatchStore(FasterStore::open_with(
+                &cfg.dir, cfg.keys, cfg.device,
+            )?),
             cfg,
         ),
         SystemKind::DashMap => run_matrix(&DashMapPeer::new(cfg.keys), cfg),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 use faster_bench::report;
-use faster_bench::{BenchConfig, BenchError, Dist, SystemKind, SystemReport, Workload, run_system};
+use faster_bench::{BenchConfig, BenchError, SystemKind, SystemReport, run_system};
 
 const HELP: &str = "\
 ycsb: YCSB benchmark of the faster store against an in-memory peer (dashmap)
@@ -42,20 +42,10 @@ USAGE: ycsb [OPTIONS]
 
 #[derive(Default)]
 struct Args {
-    keys: Option<u64>,
-    seconds: Option<f64>,
-    workloads: Option<Vec<Workload>>,
-    dists: Option<Vec<Dist>>,
-    threads: Option<Vec<usize>>,
+    o: faster_bench::Overrides,
     systems: Option<Vec<SystemKind>>,
-    stream_len: Option<usize>,
-    seed: Option<u64>,
-    verify: bool,
-    smoke: bool,
     dir: Option<PathBuf>,
     json: bool,
-    checkpoint_every: Option<std::time::Duration>,
-    checkpoint_mode: Option<faster_bench::CheckpointMode>,
     in_process: bool,
     child: Option<SystemKind>,
     help: bool,
@@ -84,35 +74,35 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         };
         let num = |v: String| v.replace('_', "");
         match name {
-            "--keys" => a.keys = Some(num(value()?).parse().map_err(|e| format!("--keys: {e}"))?),
+            "--keys" => a.o.keys = Some(num(value()?).parse().map_err(|e| format!("--keys: {e}"))?),
             "--seconds" => {
-                a.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
+                a.o.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
             }
-            "--workload" | "--workloads" => a.workloads = Some(list(&value()?)?),
-            "--dist" | "--dists" => a.dists = Some(list(&value()?)?),
-            "--threads" => a.threads = Some(list::<usize, _>(&value()?)?),
+            "--workload" | "--workloads" => a.o.workloads = Some(list(&value()?)?),
+            "--dist" | "--dists" => a.o.dists = Some(list(&value()?)?),
+            "--threads" => a.o.threads = Some(list::<usize, _>(&value()?)?),
             "--systems" | "--system" => a.systems = Some(list(&value()?)?),
             "--stream-len" => {
-                a.stream_len = Some(
+                a.o.stream_len = Some(
                     num(value()?)
                         .parse()
                         .map_err(|e| format!("--stream-len: {e}"))?,
                 )
             }
-            "--seed" => a.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
+            "--seed" => a.o.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
             "--dir" => a.dir = Some(PathBuf::from(value()?)),
             "--child" => a.child = Some(value()?.parse()?),
-            "--verify" => a.verify = true,
-            "--smoke" => a.smoke = true,
+            "--verify" => a.o.verify = true,
+            "--smoke" => a.o.smoke = true,
             "--json" => a.json = true,
             "--checkpoint-every" => {
-                a.checkpoint_every = Some(
+                a.o.checkpoint_every = Some(
                     faster_bench::parse_duration(&value()?)
                         .map_err(|e| format!("--checkpoint-every: {e}"))?,
                 )
             }
             "--checkpoint-mode" => {
-                a.checkpoint_mode = Some(
+                a.o.checkpoint_mode = Some(
                     value()?
                         .parse()
                         .map_err(|e| format!("--checkpoint-mode: {e}"))?,
@@ -133,47 +123,7 @@ fn config(a: &Args) -> Result<BenchConfig, String> {
             .join("target")
             .join("ycsb")
     });
-    let mut c = if a.smoke {
-        BenchConfig::smoke(dir)
-    } else {
-        BenchConfig::full(dir)
-    };
-    if let Some(k) = a.keys {
-        c.keys = k;
-    }
-    if let Some(s) = a.seconds {
-        c.seconds = s;
-    }
-    if let Some(w) = &a.workloads {
-        c.workloads = w.clone();
-    }
-    if let Some(d) = &a.dists {
-        c.dists = d.clone();
-    }
-    if let Some(t) = &a.threads {
-        c.threads = t.clone();
-    }
-    if let Some(n) = a.stream_len {
-        c.stream_len = n;
-    }
-    if let Some(s) = a.seed {
-        c.seed = s;
-    }
-    c.verify |= a.verify;
-    c.checkpoint_every = a.checkpoint_every;
-    if let Some(m) = a.checkpoint_mode {
-        c.checkpoint_mode = m;
-    }
-    if c.keys == 0 || c.keys > faster_bench::workload::MAX_KEYS {
-        return Err("--keys must lie in [1, 2^48]".into());
-    }
-    if c.stream_len == 0 || c.threads.contains(&0) || !(c.seconds >= 0.0 && c.seconds.is_finite()) {
-        return Err("--stream-len and --threads must be positive, --seconds non-negative".into());
-    }
-    if c.workloads.is_empty() || c.dists.is_empty() || c.threads.is_empty() {
-        return Err("the matrix is empty".into());
-    }
-    Ok(c)
+    a.o.config(dir)
 }
 
 fn run_child(kind: SystemKind, argv: &[String]) -> Result<SystemReport, BenchError> {
@@ -210,8 +160,7 @@ fn run() -> Result<(), BenchError> {
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let mut reports = Vec::new();
     for kind in systems {
-        let twice = cfg.checkpoint_every.is_some()
-            && matches!(kind, SystemKind::Faster | SystemKind::FasterBatch);
+        let twice = cfg.runs_twice(kind);
         eprintln!(
             "ycsb: {kind}: loading {} keys, then {} cells of {} s{} ...",
             cfg.keys,
@@ -236,16 +185,7 @@ fn run() -> Result<(), BenchError> {
     } else {
         print!("{}", report::table(&cfg, &reports, separate));
     }
-    let bad = |c: &faster_bench::CellResult| {
-        c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed)
-    };
-    let failed = reports.iter().flat_map(|r| &r.cells).any(|c| {
-        bad(c)
-            || c.checkpoint
-                .as_ref()
-                .is_some_and(|k| bad(&k.run) || !k.errors.is_empty())
-    });
-    if failed {
+    if reports.iter().flat_map(|r| &r.cells).any(|c| c.failed()) {
         return Err(
             "a cell did no work, failed its RMW check, or had a checkpoint fail (see the report)"
                 .into(),

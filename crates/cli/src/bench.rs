@@ -1,0 +1,103 @@
+//! `faster bench`: the YCSB matrix of `cargo xtask bench ycsb`, run by `faster-bench` (this
+//! module only turns the arguments into a [`BenchConfig`], shows progress and prints
+//! `faster-bench`'s report). Every system runs in this process, one after the other, so the
+//! peak RSS reported is the process's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use faster_bench::{
+    BenchConfig, CellResult, Overrides, SystemKind, SystemReport, report, run_system,
+};
+
+use crate::args::BenchArgs;
+use crate::error::{CliError, Result};
+use crate::out::emit;
+
+/// The benchmark configuration the arguments ask for.
+pub fn config(a: &BenchArgs) -> Result<BenchConfig> {
+    let dir = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join("faster-bench"));
+    let stream_len = a
+        .stream_len
+        .map(usize::try_from)
+        .transpose()
+        .map_err(|_| CliError::Usage("--stream-len is too large".into()))?;
+    Overrides {
+        smoke: a.smoke,
+        keys: a.keys,
+        seconds: a.seconds,
+        workloads: a.workload.clone(),
+        dists: a.dist.clone(),
+        threads: a.threads.clone(),
+        stream_len,
+        seed: a.seed,
+        verify: a.verify,
+        checkpoint_every: a.checkpoint_every,
+        checkpoint_mode: a.checkpoint_mode,
+        device: Some(a.device.into()),
+    }
+    .config(dir)
+    .map_err(CliError::Usage)
+}
+
+/// Seconds the timed cells of `kind` should take (load and checks not included).
+fn estimate(cfg: &BenchConfig, kind: SystemKind) -> f64 {
+    let cells = (cfg.workloads.len() * cfg.dists.len() * cfg.threads.len()) as f64;
+    cells * cfg.seconds * if cfg.runs_twice(kind) { 2.0 } else { 1.0 }
+}
+
+/// Runs `kind` while a bar on stderr shows the time spent against the cells' planned time.
+fn run_with_progress(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport> {
+    let planned = estimate(cfg, kind);
+    let pb = crate::progress::timed(kind.name(), Duration::from_secs_f64(planned));
+    let done = AtomicBool::new(false);
+    let began = Instant::now();
+    let report = std::thread::scope(|s| {
+        let ticker = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
+                crate::progress::set_elapsed(&pb, began.elapsed());
+                std::thread::park_timeout(Duration::from_millis(100));
+            }
+        });
+        let r = run_system(kind, cfg);
+        done.store(true, Ordering::Release);
+        ticker.thread().unpark();
+        r
+    });
+    pb.finish_and_clear();
+    report.map_err(|e| CliError::Bench(format!("{kind}: {e}")))
+}
+
+/// Runs `faster bench`: every system of the matrix, then the table (or `--json`). A cell that
+/// did no work, failed its RMW check or had a checkpoint fail is [`CliError::Failed`], after
+/// the report.
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let cfg = config(a)?;
+    let systems = a
+        .systems
+        .clone()
+        .unwrap_or_else(|| SystemKind::ALL.to_vec());
+    let mut reports = Vec::new();
+    for kind in systems {
+        reports.push(run_with_progress(kind, &cfg)?);
+    }
+    if a.json {
+        emit(&format!("{}\n", report::json(&cfg, &reports, false)))?;
+    } else {
+        emit(&report::table(&cfg, &reports, false))?;
+    }
+    if reports
+        .iter()
+        .flat_map(|r| &r.cells)
+        .any(CellResult::failed)
+    {
+        return Err(CliError::Failed(
+            "a cell did no work, failed its RMW check, or had a checkpoint fail (see the report)"
+                .into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! The verifiable workload of the crash test: every operation is tagged with its session and
+//! serial number, so the CPR prefix of each session can be checked exactly after recovery.
+//!
+//! Session `sid`'s operation with serial `n` is, by `n % 4`:
+//! * `0`: an RMW (`AddU64`, +1) of the session's counter key `c<sid>`;
+//! * `1`, `2`: an upsert of the unique key `u<sid><n>` with value [`value`]`(n)`;
+//! * `3`: an upsert of the session's overwritten key `l<sid>` with value `value(n)`.
+//!
+//! After recovering a checkpoint where the session's cut is `t` ([`verify_session`]): every
+//! unique key with `n <= t` holds `value(n)` and none with `n > t` exists, the counter
+//! equals the number of `n <= t` with `n % 4 == 0`, and `l<sid>` holds `value` of the
+//! largest such `n` with `n % 4 == 3`.
+
+use faster::{AddU64, Session};
+
+use crate::error::{CliError, Result};
+
+/// Past a cut, keys are checked for absence densely for this many serials, then sampled
+/// (one in [`ABSENCE_SAMPLE`]).
+pub const DENSE_ABSENCE: u64 = 4096;
+/// The sampling period of the absence check beyond [`DENSE_ABSENCE`].
+pub const ABSENCE_SAMPLE: u64 = 61;
+
+/// The unique key of session `sid`'s operation `n`.
+pub fn unique_key(sid: u64, n: u64) -> Vec<u8> {
+    let mut k = vec![b'u'];
+    k.extend_from_slice(&sid.to_le_bytes());
+    k.extend_from_slice(&n.to_le_bytes());
+    k
+}
+
+/// The counter key of session `sid`.
+pub fn counter_key(sid: u64) -> Vec<u8> {
+    let mut k = vec![b'c'];
+    k.extend_from_slice(&sid.to_le_bytes());
+    k
+}
+
+/// The overwritten key of session `sid`.
+pub fn last_key(sid: u64) -> Vec<u8> {
+    let mut k = vec![b'l'];
+    k.extend_from_slice(&sid.to_le_bytes());
+    k
+}
+
+/// The value written by operation `n`: `n` and a filler of 24 bytes.
+pub fn value(n: u64) -> Vec<u8> {
+    let mut v = n.to_le_bytes().to_vec();
+    v.extend_from_slice(&[(n % 251) as u8; 24]);
+    v
+}
+
+/// Runs the session's next operation (serial `s.serial() + 1`) of the workload.
+pub fn step(s: &mut Session) -> faster::Result<()> {
+    let n = s.serial() + 1;
+    let sid = s.id().as_u64();
+    match n % 4 {
+        0 => s.rmw(&counter_key(sid), &1u64.to_le_bytes(), &AddU64),
+        3 => s.upsert(&last_key(sid), &value(n)),
+        _ => s.upsert(&unique_key(sid, n), &value(n)),
+    }
+}
+
+/// Checks session `sid`'s exact prefix `t` through session `s`: operations `1..=t` are
+/// present, and operations `t + 1..=issued` are absent (densely for [`DENSE_ABSENCE`]
+/// serials past the cut, sampled beyond). A violation is [`CliError::Failed`] naming the
+/// session and the operation; a failed read is [`CliError::Store`].
+pub fn verify_session(s: &mut Session, sid: u64, t: u64, issued: u64) -> Result<()> {
+    let violated = |what: String| Err(CliError::Failed(format!("session {sid}: {what}")));
+    for n in 1..=issued.max(t) {
+        if n % 4 == 0 || n % 4 == 3 || (n > t + DENSE_ABSENCE && n % ABSENCE_SAMPLE != 1) {
+            continue;
+        }
+        let got = s.read(&unique_key(sid, n))?;
+        if n <= t && got != Some(value(n)) {
+            return violated(format!("operation {n} <= cut {t} is lost (read {got:?})"));
+        }
+        if n > t && got.is_some() {
+            return violated(format!("operation {n} > cut {t} is present"));
+        }
+    }
+    let counter = s.read(&counter_key(sid))?.map_or(0, |v| AddU64::decode(&v));
+    if counter != t / 4 {
+        return violated(format!(
+            "counter is {counter}, but the cut {t} has {} increments",
+            t / 4
+        ));
+    }
+    let last = s.read(&last_key(sid))?;
+    let want = (t >= 3).then(|| value(t - (t + 1) % 4));
+    if last != want {
+        return violated(format!(
+            "overwritten key holds {last:?}, but the cut {t} wrote {want:?} last"
+        ));
+    }
+    Ok(())
+}
