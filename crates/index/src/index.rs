@@ -93,6 +93,8 @@ impl BucketId {
 /// buckets, updated lock-free. See the [crate docs](crate) for the protocol.
 pub struct HashIndex {
     table_bits: u32,
+    /// `2^table_bits - 1`: a hash's home bucket is `hash & bucket_mask`.
+    bucket_mask: u64,
     buckets: Table,
     overflow: OverflowAllocator,
 }
@@ -103,6 +105,7 @@ impl HashIndex {
         config.validate()?;
         Ok(HashIndex {
             table_bits: config.table_bits,
+            bucket_mask: (1u64 << config.table_bits) - 1,
             buckets: Table::new(1usize << config.table_bits),
             overflow: OverflowAllocator::new(config.overflow_buckets),
         })
@@ -135,6 +138,12 @@ impl HashIndex {
         })
     }
 
+    /// The home bucket of `hash` (equal to `hash.bucket(table_bits)`, one instruction).
+    #[inline]
+    fn home(&self, hash: KeyHash) -> u64 {
+        hash.raw() & self.bucket_mask
+    }
+
     /// Hints the CPU to start loading the cache line of `hash`'s main-table bucket, so that a
     /// later [`find_entry`](Self::find_entry) or
     /// [`find_or_create_entry`](Self::find_or_create_entry) of the same hash finds it in the
@@ -142,7 +151,7 @@ impl HashIndex {
     /// instruction. Batched lookups issue it for several keys before probing any of them.
     #[inline]
     pub fn prefetch(&self, hash: KeyHash) {
-        if let Some(bucket) = self.buckets.get(hash.bucket(self.table_bits) as usize) {
+        if let Some(bucket) = self.buckets.get(self.home(hash) as usize) {
             prefetch_line(std::ptr::from_ref(bucket).cast());
         }
     }
@@ -151,7 +160,7 @@ impl HashIndex {
     /// chain. Tentative entries (inserts in progress) are skipped.
     pub fn find_entry(&self, hash: KeyHash) -> Option<(EntrySlot<'_>, HashEntry)> {
         let tag = hash.tag();
-        for (id, bucket) in self.chain(hash.bucket(self.table_bits)) {
+        for (id, bucket) in self.chain(self.home(hash)) {
             for (i, word) in bucket.entries.iter().enumerate() {
                 let e = HashEntry::from_raw(word.load(Ordering::Acquire));
                 if !e.is_empty() && !e.is_tentative() && e.tag() == tag {
@@ -192,7 +201,7 @@ impl HashIndex {
     /// overflow bucket is left.
     pub fn find_or_create_entry(&self, hash: KeyHash) -> Result<(EntrySlot<'_>, HashEntry)> {
         let tag = hash.tag();
-        let home = hash.bucket(self.table_bits);
+        let home = self.home(hash);
         let spin = Spin::new();
         'retry: loop {
             let mut free = None;
