@@ -116,8 +116,10 @@
 //!   one). If the CAS fails, the new record is marked invalid and the operation starts over.
 //!   An RMW that went to disk installs its result only if the entry still holds the address
 //!   it started from; otherwise it starts over.
-//! * **In-place updates exclude each other** through the record's lock bit, and readers get
-//!   consistent values through its seqlock. A record whose successor is being created from
+//! * **In-place updates exclude each other** through the record's lock bit
+//!   ([`faster_hlog::RecordLock`]: every header change of a reachable record happens under
+//!   it, so the holder releases it with a plain store, one locked instruction per update),
+//!   and readers get consistent values through its seqlock. A record whose successor is being created from
 //!   it (the value no longer fits, or it is a tombstone) is *sealed* under the lock first;
 //!   nobody updates a sealed record in place again, so its value is stable and may be copied.
 //! * **The fuzzy region** `[safe_read_only, read_only)`: a thread that saw a record there as
