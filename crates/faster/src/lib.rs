@@ -13,7 +13,8 @@
 //! | [`cpr`] | `faster-cpr` | the CPR checkpoint state machine: phases, versions, session cuts |
 //! | [`recovery`] | `faster-recovery` | checkpoint metadata, validation, choosing and replaying a checkpoint |
 //!
-//! No other crate of the workspace knows about this one.
+//! None of the crates above knows about this one; only the tools built on the store do
+//! (`faster-bench`, `faster-cli`, the `tests` crate).
 //!
 //! ## The store
 //!
