@@ -763,15 +763,10 @@ impl Session {
         key: impl Fn(usize) -> &'k [u8],
         mut exec: impl FnMut(&mut Self, usize, Probe<'_>) -> Result<()>,
     ) -> Result<()> {
-        if n < 2 {
-            // Nothing to overlap: the per-op path.
-            return match n {
-                1 => exec(self, 0, Probe::of(KeyHash::of(key(0)))),
-                _ => Ok(()),
-            };
-        }
-        // The hints borrow the index from this handle while `exec` borrows the session.
-        let inner = Arc::clone(&self.inner);
+        // The hints borrow the index from this handle while `exec` borrows the session. A
+        // single operation has nothing to overlap: no handle, no prefetch (and one call site
+        // of `exec`, so that it is inlined).
+        let inner = (n > 1).then(|| Arc::clone(&self.inner));
         let mut probes = [Probe::of(KeyHash::from_raw(0)); BATCH_WINDOW];
         let mut start = 0;
         while start < n {
@@ -779,14 +774,18 @@ impl Session {
             let window = &mut probes[..len];
             for (j, p) in window.iter_mut().enumerate() {
                 *p = Probe::of(KeyHash::of(key(start + j)));
-                inner.index.prefetch(p.hash);
+                if let Some(inner) = &inner {
+                    inner.index.prefetch(p.hash);
+                }
             }
-            for p in window.iter_mut() {
-                if let Some((slot, entry)) = inner.index.find_entry(p.hash) {
-                    p.hint = Some(slot);
-                    inner
-                        .hlog
-                        .prefetch(Address::from_raw_truncated(entry.address()));
+            if let Some(inner) = &inner {
+                for p in window.iter_mut() {
+                    if let Some((slot, entry)) = inner.index.find_entry(p.hash) {
+                        p.hint = Some(slot);
+                        inner
+                            .hlog
+                            .prefetch(Address::from_raw_truncated(entry.address()));
+                    }
                 }
             }
             for (j, p) in window.iter().enumerate() {
