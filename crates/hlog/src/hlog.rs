@@ -583,6 +583,32 @@ impl Hlog {
         RecordRef::parse(addr, words).map(Some)
     }
 
+    /// [`Hlog::get`] of an address the caller knows is in memory: at or above the begin
+    /// address, and at or above a head address it loaded under `guard` (pages at or above
+    /// that head cannot be evicted while `guard` lives, so the head need not be loaded
+    /// again). Skips those checks and the `Option`; otherwise the same contract as `get`,
+    /// including its memory safety: it never reads outside the log's frames, whatever the
+    /// address.
+    #[inline(always)]
+    pub fn get_resident<'a, P: BorrowMut<Participant>>(
+        &'a self,
+        _guard: &'a Guard<P>,
+        addr: Address,
+    ) -> Result<RecordRef<'a>> {
+        let s = &self.shared;
+        debug_assert!(addr.raw() % 8 == 0, "misaligned record address {addr:?}");
+        // The head may have moved past `addr` since the caller loaded it, but the frames
+        // every participant has let go of (below the safe head) cannot include it.
+        debug_assert!(
+            addr.raw() >= s.safe_head.load(Ordering::Acquire),
+            "get_resident({addr:?}) below the safe head: not in memory"
+        );
+        let page = addr.page(s.geo.page_bits);
+        let off = addr.offset(s.geo.page_bits) as usize / 8;
+        let words = &s.frame(page).words()[off..];
+        RecordRef::parse(addr, words)
+    }
+
     /// Hints the CPU to start loading the record at `addr` if it is in memory, so that a later
     /// [`Hlog::get`] of it finds it in the cache: the cache line of its header, and the next
     /// line too if the record starts past the first quarter of its line (a small record, such

@@ -166,7 +166,7 @@ pub(crate) enum Kind {
     Unwritten,
 }
 
-#[inline]
+#[inline(always)]
 pub(crate) fn classify(
     header: u64,
     lens: Option<(u64, u64)>,
@@ -484,7 +484,7 @@ pub(crate) fn write_filler(word: &AtomicU64) {
 }
 
 /// Classifies the entry at the start of `words` (which extend to the end of the page).
-#[inline]
+#[inline(always)]
 pub(crate) fn classify_words(words: &[AtomicU64]) -> Result<Kind, FormatError> {
     let header = words
         .first()
@@ -495,6 +495,13 @@ pub(crate) fn classify_words(words: &[AtomicU64]) -> Result<Kind, FormatError> {
         .zip(words.get(3))
         .map(|(a, b)| (a.load(Ordering::Relaxed), b.load(Ordering::Relaxed)));
     classify(header, lens, words.len() * 8)
+}
+
+/// The error of [`RecordRef::parse`] for bytes that are not a record (off the hot path).
+#[cold]
+#[inline(never)]
+fn not_a_record(address: Address, e: FormatError) -> HlogError {
+    e.at(address)
 }
 
 /// A record in an in-memory page frame, borrowed under epoch protection (see
@@ -509,17 +516,18 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// Decodes the record at the start of `words` (which extend to the end of the page).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn parse(address: Address, words: &'a [AtomicU64]) -> Result<Self> {
-        match classify_words(words).map_err(|e| e.at(address))? {
-            Kind::Record(l) => Ok(RecordRef {
+        match classify_words(words) {
+            Ok(Kind::Record(l)) => Ok(RecordRef {
                 address,
                 words: &words[..l.size / 8],
                 key_len: l.key_len,
                 capacity: l.capacity,
             }),
-            Kind::Filler => Err(bad("page padding, not a record").at(address)),
-            Kind::Unwritten => Err(bad("unwritten space, not a record").at(address)),
+            Ok(Kind::Filler) => Err(not_a_record(address, bad("page padding, not a record"))),
+            Ok(Kind::Unwritten) => Err(not_a_record(address, bad("unwritten space, not a record"))),
+            Err(e) => Err(not_a_record(address, e)),
         }
     }
 
@@ -585,6 +593,7 @@ impl<'a> RecordRef<'a> {
     }
     /// Replaces the contents of `out` with a consistent copy of the value (seqlock read:
     /// retries while an in-place writer is inside or was inside during the copy).
+    #[inline]
     pub fn read_value_into(&self, out: &mut Vec<u8>) {
         loop {
             let s1 = self.words[1].load(Ordering::Acquire);
@@ -655,6 +664,7 @@ impl<'a> RecordRef<'a> {
     /// read-modify-writes, which saves two locked instructions. Readers are protected exactly
     /// as by `update_value`. If another writer does run concurrently, readers may see a
     /// mix of the two values (never anything unsafe).
+    #[inline]
     pub fn update_value_exclusive(&self, value: &[u8]) -> Result<()> {
         if value.len() > self.capacity {
             return Err(HlogError::InvalidArgument(

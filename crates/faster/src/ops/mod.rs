@@ -124,7 +124,10 @@ pub(crate) enum Found<'g> {
 
 /// Walks the hash chain from address `from` (an index entry's address) for the newest valid
 /// record of `key`, comparing keys (tags collide), skipping invalid records, and stopping at
-/// the first address below `stop` (or below the head).
+/// the first address below `stop`. `stop` must be at or above a head address loaded under
+/// `guard` (the head itself, or the read-only address), so that every record the walk reads
+/// is in memory ([`Hlog::get_resident`]).
+#[inline(always)]
 pub(crate) fn trace<'g>(
     hlog: &'g Hlog,
     guard: &'g SessionGuard,
@@ -141,9 +144,8 @@ pub(crate) fn trace<'g>(
         if addr < stop {
             return Ok(Found::Below(addr));
         }
-        let Some(r) = hlog.get(guard, addr)? else {
-            return Ok(Found::Below(addr));
-        };
+        // In memory: `stop` is at or above a head loaded under `guard` (see above).
+        let r = hlog.get_resident(guard, addr)?;
         let h = r.header();
         if !h.is_invalid() && r.key_eq(key) {
             return Ok(Found::Mem(r));
