@@ -78,6 +78,9 @@ pub enum CheckpointMode {
     /// The first checkpoint full (fold-over), the later ones log-only (fold-over): the index
     /// is written once, as FASTER users who checkpoint often do with `CheckpointHybridLog`.
     Incremental,
+    /// Index-only checkpoints (`CheckpointIndex`): the hash index, no log; separates the
+    /// index's share of a full checkpoint's cost from the fold-over's.
+    IndexOnly,
 }
 
 impl CheckpointMode {
@@ -87,6 +90,7 @@ impl CheckpointMode {
             CheckpointMode::FoldOver => "fold-over",
             CheckpointMode::Snapshot => "snapshot",
             CheckpointMode::Incremental => "incremental",
+            CheckpointMode::IndexOnly => "index-only",
         }
     }
 
@@ -98,6 +102,7 @@ impl CheckpointMode {
             CheckpointMode::Snapshot => CheckpointOptions::full().with_log(LogCapture::Snapshot),
             CheckpointMode::Incremental if first => CheckpointOptions::full(),
             CheckpointMode::Incremental => CheckpointOptions::log_only(),
+            CheckpointMode::IndexOnly => CheckpointOptions::index_only(),
         }
     }
 }
@@ -115,8 +120,9 @@ impl std::str::FromStr for CheckpointMode {
             "fold-over" | "foldover" | "fold_over" => Ok(CheckpointMode::FoldOver),
             "snapshot" => Ok(CheckpointMode::Snapshot),
             "incremental" => Ok(CheckpointMode::Incremental),
+            "index-only" | "index_only" => Ok(CheckpointMode::IndexOnly),
             _ => Err(format!(
-                "unknown checkpoint mode {s:?} (fold-over, snapshot, incremental)"
+                "unknown checkpoint mode {s:?} (fold-over, snapshot, incremental, index-only)"
             )),
         }
     }

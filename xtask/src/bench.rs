@@ -17,7 +17,8 @@
 //!   Takes `--smoke`, `--json`, `--seconds S`, `--keys N`, `--workload`,
 //!   `--dist`, `--threads`, `--systems`, `--verify`, `--dir`, and
 //!   `--checkpoint-every D` (`5s`, `500ms`, `2`) with `--checkpoint-mode
-//!   fold-over|snapshot`: each store cell again with a checkpoint every D.
+//!   fold-over|snapshot|incremental|index-only`: each store cell again with a
+//!   checkpoint every D.
 
 use crate::cmd;
 

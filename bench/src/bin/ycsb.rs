@@ -34,8 +34,8 @@ USAGE: ycsb [OPTIONS]
                       a full checkpoint (store.checkpoint_with(..).wait()) every D of the timed
                       phase (D: 5s, 500ms, or seconds: 2); reports both throughputs, the dip,
                       and the checkpoints' count, durations and bytes written
-  --checkpoint-mode M fold-over (default), snapshot, or incremental (the first checkpoint
-                     full, the later ones log-only fold-over)
+  --checkpoint-mode M fold-over (default), snapshot, incremental (the first checkpoint
+                     full, the later ones log-only fold-over), or index-only
   --in-process        run every system in this process (peak RSS is then process-wide)
   -h, --help          this help
 ";

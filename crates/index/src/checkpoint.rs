@@ -39,15 +39,11 @@ use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3Default;
 
 use crate::bucket::{BUCKET_BYTES, FREE_LINK, OVERFLOW_MASK, WORDS_PER_BUCKET};
+use crate::checkpoint_writer::Writer;
 use crate::entry::{ADDRESS_MASK, RESERVED_BIT, TENTATIVE_BIT};
 use crate::error::{IndexError, Result};
 use crate::index::{HashIndex, IndexConfig, MAX_OVERFLOW_BUCKETS, MAX_TABLE_BITS};
 use crate::sync::Ordering;
-
-/// Bytes per write or read request (rounded up to the device alignment).
-const PIECE_BYTES: usize = 4 << 20;
-/// Write requests in flight at once.
-const MAX_IN_FLIGHT: usize = 4;
 
 /// What a checkpoint wrote where: the metadata the recovery crate persists and hands back to
 /// [`HashIndex::recover`]. Plain data; serialisable with serde.
@@ -75,12 +71,11 @@ pub struct IndexCheckpointInfo {
     pub overflow_checksum: u64,
 }
 
+/// Bytes per read request of a recovery (rounded up to the device alignment).
+const READ_PIECE_BYTES: usize = 4 << 20;
+
 fn round_up(n: u64, alignment: u64) -> u64 {
     n.div_ceil(alignment) * alignment
-}
-
-fn piece_len(alignment: usize) -> usize {
-    PIECE_BYTES.div_ceil(alignment) * alignment
 }
 
 impl HashIndex {
@@ -98,16 +93,13 @@ impl HashIndex {
         let buckets = self.buckets();
         let table_bytes = buckets.len() as u64 * BUCKET_BYTES as u64;
         let mut writer = Writer::new(device);
-        let table_checksum = writer.region(offset, table_bytes, |i| {
-            let b = &buckets[i / WORDS_PER_BUCKET];
-            b.word(i % WORDS_PER_BUCKET).load(Ordering::Relaxed)
-        });
+        let table_checksum = writer.table(offset, buckets);
         // Read after the table copy: every pointer copied above names a bucket `<= n`.
         let overflow = self.overflow();
         let n = overflow.high_water();
         let overflow_offset = offset + round_up(table_bytes, align);
         let overflow_bytes = n * BUCKET_BYTES as u64;
-        let overflow_checksum = writer.region(overflow_offset, overflow_bytes, |i| {
+        let overflow_checksum = writer.words(overflow_offset, overflow_bytes, |i| {
             let addr = (i / WORDS_PER_BUCKET) as u64 + 1;
             let k = i % WORDS_PER_BUCKET;
             // A bucket whose chunk is not installed yet was never published: zeros.
@@ -287,98 +279,6 @@ fn validate_info(device: &dyn Device, info: &IndexCheckpointInfo) -> Result<()> 
     Ok(())
 }
 
-/// Writes regions piece by piece, a few requests in flight, collecting their completions.
-struct Writer<'d> {
-    device: &'d dyn Device,
-    piece: usize,
-    tx: mpsc::Sender<faster_device::Result<()>>,
-    rx: mpsc::Receiver<faster_device::Result<()>>,
-    in_flight: usize,
-    error: Option<IndexError>,
-}
-
-impl<'d> Writer<'d> {
-    fn new(device: &'d dyn Device) -> Self {
-        let (tx, rx) = mpsc::channel();
-        Writer {
-            device,
-            piece: piece_len(device.alignment()),
-            tx,
-            rx,
-            in_flight: 0,
-            error: None,
-        }
-    }
-
-    /// Writes `bytes` bytes of words `word(0), word(1), ..` (little-endian) at `offset`,
-    /// zero-padded to the alignment; returns the xxh3 of the unpadded bytes. Errors are kept
-    /// for [`finish`](Self::finish).
-    fn region(&mut self, offset: u64, bytes: u64, mut word: impl FnMut(usize) -> u64) -> u64 {
-        let align = self.device.alignment();
-        let mut hasher = Xxh3Default::new();
-        let mut done = 0u64;
-        while done < bytes && self.error.is_none() {
-            let len = (bytes - done).min(self.piece as u64) as usize;
-            let padded = len.div_ceil(align) * align;
-            let mut buf = match AlignedBuf::new(padded, align) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.error = Some(e.into());
-                    break;
-                }
-            };
-            let first = (done / 8) as usize;
-            for (j, chunk) in buf[..len].chunks_exact_mut(8).enumerate() {
-                chunk.copy_from_slice(&word(first + j).to_le_bytes());
-            }
-            hasher.update(&buf[..len]);
-            let tx = self.tx.clone();
-            let submitted = self.device.write(
-                offset + done,
-                Box::new(buf),
-                Box::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            );
-            match submitted {
-                Ok(()) => self.in_flight += 1,
-                Err(e) => self.error = Some(e.into()),
-            }
-            done += len as u64;
-            if let Err(e) = self.reap(MAX_IN_FLIGHT - 1) {
-                self.error.get_or_insert(e);
-            }
-        }
-        hasher.digest()
-    }
-
-    /// Waits until at most `limit` writes are in flight.
-    fn reap(&mut self, limit: usize) -> Result<()> {
-        let mut first_error = None;
-        while self.in_flight > limit {
-            while let Ok(r) = self.rx.try_recv() {
-                self.in_flight -= 1;
-                if let Err(e) = r {
-                    first_error.get_or_insert(e);
-                }
-            }
-            // `wait` returns 0 when another thread is running our callbacks right now.
-            if self.in_flight > limit && self.device.wait()? == 0 {
-                std::thread::yield_now();
-            }
-        }
-        first_error.map_or(Ok(()), |e| Err(e.into()))
-    }
-
-    fn finish(mut self) -> Result<()> {
-        let drained = self.reap(0);
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => drained,
-        }
-    }
-}
-
 /// Reads `bytes` bytes at `offset` piece by piece, calling `f(word_index, word)` for every
 /// little-endian word; returns the xxh3 of the bytes.
 fn read_region(
@@ -388,7 +288,7 @@ fn read_region(
     mut f: impl FnMut(usize, u64),
 ) -> Result<u64> {
     let align = device.alignment();
-    let piece = piece_len(align);
+    let piece = READ_PIECE_BYTES.div_ceil(align) * align;
     let mut hasher = Xxh3Default::new();
     let (tx, rx) = mpsc::channel();
     let mut done = 0u64;

@@ -71,6 +71,7 @@
 
 pub mod bucket;
 pub mod checkpoint;
+mod checkpoint_writer;
 pub mod entry;
 mod error;
 pub mod hash;
