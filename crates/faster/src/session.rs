@@ -557,12 +557,14 @@ impl Session {
         /// Where the value ended up.
         enum Got {
             Scratch,
+            Small([u8; 8], usize),
             Owned(Option<Vec<u8>>),
         }
         let got = self.op(|p| {
             Ok(
                 match read::read_into(p.inner, p.guard, p.cx, key, probe, p.scratch)? {
                     ReadInto::Found => Ok(Got::Scratch),
+                    ReadInto::Small(bytes, len) => Ok(Got::Small(bytes, len)),
                     ReadInto::Missing => Ok(Got::Owned(None)),
                     ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
                         p.inner, p.guard, key, addr,
@@ -573,6 +575,7 @@ impl Session {
         })?;
         Ok(match got {
             Got::Scratch => out(Some(&self.scratch)),
+            Got::Small(bytes, len) => out(Some(&bytes[..len])),
             Got::Owned(v) => out(v.as_deref()),
         })
     }

@@ -611,6 +611,30 @@ impl<'a> RecordRef<'a> {
             }
         }
     }
+    /// A consistent copy of a value of at most 8 bytes, without a buffer: the bytes (the
+    /// first `len` of the array) and `len`; `None` if the record's value capacity exceeds
+    /// 8 bytes (use [`RecordRef::read_value_into`]). The same seqlock read.
+    #[inline]
+    pub fn read_small_value(&self) -> Option<([u8; 8], usize)> {
+        if self.capacity > 8 {
+            return None;
+        }
+        let w = self.value_words().first()?;
+        loop {
+            let s1 = self.words[1].load(Ordering::Acquire);
+            if s1 & SEQ_ONE != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let len = ((self.words[2].load(Ordering::Relaxed) >> 32) as usize).min(self.capacity);
+            let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+            fence(Ordering::Acquire);
+            let s2 = self.words[1].load(Ordering::Relaxed);
+            if s1 >> 32 == s2 >> 32 {
+                return Some((bytes, len));
+            }
+        }
+    }
     /// The value, copied consistently (see [`RecordRef::read_value_into`]).
     pub fn value(&self) -> Vec<u8> {
         let mut v = Vec::new();
@@ -774,6 +798,31 @@ mod tests {
             .iter()
             .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
             .collect()
+    }
+
+    #[test]
+    fn small_values_read_without_a_buffer() {
+        let rec = NewRecord::new(b"k", b"12345").with_capacity(8);
+        let size = rec.size().unwrap() as usize;
+        let w = words(size / 8);
+        write_record(&w, &rec);
+        let r = RecordRef::parse(Address::new(64).unwrap(), &w).unwrap();
+        let (bytes, len) = r.read_small_value().unwrap();
+        assert_eq!(&bytes[..len], b"12345");
+        r.update_value(b"xy").unwrap();
+        let (bytes, len) = r.read_small_value().unwrap();
+        assert_eq!(&bytes[..len], b"xy");
+
+        let big = NewRecord::new(b"k", b"12345").with_capacity(16);
+        let w = words(big.size().unwrap() as usize / 8);
+        write_record(&w, &big);
+        let r = RecordRef::parse(Address::new(64).unwrap(), &w).unwrap();
+        assert_eq!(
+            r.read_small_value(),
+            None,
+            "capacity above 8 bytes: use a buffer"
+        );
+        assert_eq!(r.value(), b"12345");
     }
 
     #[test]
