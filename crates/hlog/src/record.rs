@@ -591,10 +591,10 @@ impl<'a> RecordRef<'a> {
         self.read_key_into(&mut v);
         v
     }
-    /// Replaces the contents of `out` with a consistent copy of the value (seqlock read:
-    /// retries while an in-place writer is inside or was inside during the copy).
-    #[inline]
-    pub fn read_value_into(&self, out: &mut Vec<u8>) {
+    /// Runs `copy(len)` (`len`: the value length) under the seqlock until it ran while no
+    /// in-place writer was inside, and returns its last result.
+    #[inline(always)]
+    fn seq_read<T>(&self, mut copy: impl FnMut(usize) -> T) -> T {
         loop {
             let s1 = self.words[1].load(Ordering::Acquire);
             if s1 & SEQ_ONE != 0 {
@@ -602,14 +602,22 @@ impl<'a> RecordRef<'a> {
                 continue;
             }
             let len = ((self.words[2].load(Ordering::Relaxed) >> 32) as usize).min(self.capacity);
-            out.clear();
-            load_bytes(self.value_words(), len, out);
+            let copied = copy(len);
             fence(Ordering::Acquire);
             let s2 = self.words[1].load(Ordering::Relaxed);
             if s1 >> 32 == s2 >> 32 {
-                return;
+                return copied;
             }
         }
+    }
+    /// Replaces the contents of `out` with a consistent copy of the value (seqlock read:
+    /// retries while an in-place writer is inside or was inside during the copy).
+    #[inline]
+    pub fn read_value_into(&self, out: &mut Vec<u8>) {
+        self.seq_read(|len| {
+            out.clear();
+            load_bytes(self.value_words(), len, out);
+        });
     }
     /// A consistent copy of a value of at most 8 bytes, without a buffer: the bytes (the
     /// first `len` of the array) and `len`; `None` if the record's value capacity exceeds
@@ -620,20 +628,7 @@ impl<'a> RecordRef<'a> {
             return None;
         }
         let w = self.value_words().first()?;
-        loop {
-            let s1 = self.words[1].load(Ordering::Acquire);
-            if s1 & SEQ_ONE != 0 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let len = ((self.words[2].load(Ordering::Relaxed) >> 32) as usize).min(self.capacity);
-            let bytes = w.load(Ordering::Relaxed).to_le_bytes();
-            fence(Ordering::Acquire);
-            let s2 = self.words[1].load(Ordering::Relaxed);
-            if s1 >> 32 == s2 >> 32 {
-                return Some((bytes, len));
-            }
-        }
+        Some(self.seq_read(|len| (w.load(Ordering::Relaxed).to_le_bytes(), len)))
     }
     /// The value, copied consistently (see [`RecordRef::read_value_into`]).
     pub fn value(&self) -> Vec<u8> {

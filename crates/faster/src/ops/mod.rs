@@ -83,18 +83,24 @@ impl<'i> Probe<'i> {
         Probe { hash, hint: None }
     }
 
+    /// The hinted slot and its entry, if the hint still holds.
+    #[inline]
+    fn hinted<'a>(self, inner: &'a Inner) -> Option<(EntrySlot<'a>, HashEntry)>
+    where
+        'i: 'a,
+    {
+        let slot = self.hint?;
+        inner.index.recheck(&slot, self.hash).map(|e| (slot, e))
+    }
+
     /// The key's index entry, from the hint if it still holds, else by a search.
     #[inline]
     pub(crate) fn find<'a>(self, inner: &'a Inner) -> Option<(EntrySlot<'a>, HashEntry)>
     where
         'i: 'a,
     {
-        if let Some(slot) = self.hint {
-            if let Some(e) = inner.index.recheck(&slot, self.hash) {
-                return Some((slot, e));
-            }
-        }
-        inner.index.find_entry(self.hash)
+        self.hinted(inner)
+            .or_else(|| inner.index.find_entry(self.hash))
     }
 
     /// The key's index entry, from the hint if it still holds, else found or created.
@@ -103,12 +109,10 @@ impl<'i> Probe<'i> {
     where
         'i: 'a,
     {
-        if let Some(slot) = self.hint {
-            if let Some(e) = inner.index.recheck(&slot, self.hash) {
-                return Ok((slot, e));
-            }
+        match self.hinted(inner) {
+            Some(found) => Ok(found),
+            None => Ok(inner.index.find_or_create_entry(self.hash)?),
         }
-        Ok(inner.index.find_or_create_entry(self.hash)?)
     }
 }
 
