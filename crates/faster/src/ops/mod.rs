@@ -257,7 +257,22 @@ pub(crate) fn capacity_for(len: usize) -> usize {
 }
 
 /// Checks that a record with this key and a value of `value_len` bytes fits in a page.
+#[inline]
 pub(crate) fn check_sizes(inner: &Inner, key: &[u8], value_len: usize) -> Result<()> {
+    let page = inner.hlog.page_size();
+    // The common case in one comparison: padding adds at most 7 bytes to each of key and
+    // value, so a record with `key + value + header + 14` bytes or fewer fits.
+    let small = (key.len() as u64).saturating_add(value_len as u64);
+    if small.saturating_add(faster_hlog::record::HEADER_SIZE as u64 + 14) <= page {
+        return Ok(());
+    }
+    check_sizes_slow(inner, key, value_len)
+}
+
+/// [`check_sizes`] for records near the page size: the exact sizes, and which part is too
+/// large.
+#[cold]
+fn check_sizes_slow(inner: &Inner, key: &[u8], value_len: usize) -> Result<()> {
     let page = inner.hlog.page_size();
     let header = faster_hlog::record::HEADER_SIZE as u64;
     let fits = |k: usize, v: usize| record_size(k, v).is_some_and(|s| s <= page);
