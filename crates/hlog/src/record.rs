@@ -835,6 +835,37 @@ mod tests {
     }
 
     #[test]
+    fn same_length_small_update_is_one_word_store() {
+        let rec = NewRecord::new(b"k", b"12345678").with_capacity(16);
+        let w = words(rec.size().unwrap() as usize / 8);
+        write_record(&w, &rec);
+        let r = RecordRef::parse(Address::new(64).unwrap(), &w).unwrap();
+        let seq = || w[1].load(Ordering::Relaxed) >> 32;
+        let before = seq();
+        r.update_value_exclusive(b"abcdefgh").unwrap();
+        assert_eq!(r.value(), b"abcdefgh");
+        assert_eq!(
+            seq(),
+            before,
+            "same length, one word: the seqlock is untouched"
+        );
+        r.update_value_exclusive(b"abc").unwrap();
+        assert_eq!(r.value(), b"abc");
+        assert_eq!(
+            seq(),
+            before + 2,
+            "a length change goes through the seqlock"
+        );
+        r.update_value_exclusive(b"xyz").unwrap();
+        assert_eq!(r.value(), b"xyz");
+        assert_eq!(to_bytes(&w[5..6]), b"xyz\0\0\0\0\0", "padded with zeros");
+        assert_eq!(seq(), before + 2);
+        r.update_value_exclusive(b"0123456789").unwrap();
+        assert_eq!(r.value(), b"0123456789");
+        assert_eq!(seq(), before + 4, "more than one word: the seqlock");
+    }
+
+    #[test]
     fn round_trip() {
         let rec = NewRecord::new(b"hello", b"world!!!!")
             .with_prev(Address::new(0x1234_5678).unwrap())
