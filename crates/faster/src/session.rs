@@ -127,6 +127,21 @@ struct Parts<'a> {
     pending_version: u64,
 }
 
+/// The [`Parts`] of session `$s` whose [`Live`] the caller has borrowed as `$live` (a macro,
+/// not a method, so that the borrows of the session's fields stay split).
+macro_rules! parts {
+    ($s:ident, $live:ident) => {
+        Parts {
+            inner: &$s.inner,
+            guard: &mut $live.guard,
+            scratch: &mut $s.scratch,
+            pending: &mut $s.pending,
+            cx: $s.cx,
+            pending_version: $s.cpr_version,
+        }
+    };
+}
+
 /// The session's side of the checkpoint phases ([`SessionWork`]): finishing pending writes
 /// (PREPARE) and counting old pending operations (WAIT_PENDING).
 struct Work<'a, 'p> {
@@ -280,14 +295,7 @@ impl Session {
             return self.op_slow(synced, f);
         }
         self.serial = serial;
-        let mut p = Parts {
-            inner: &self.inner,
-            guard: &mut live.guard,
-            scratch: &mut self.scratch,
-            pending: &mut self.pending,
-            cx: self.cx,
-            pending_version: self.cpr_version,
-        };
+        let mut p = parts!(self, live);
         // Each outcome builds its result in place after the exit (no copy of a `Result`
         // through a temporary).
         match f(&mut p) {
@@ -420,14 +428,7 @@ impl Session {
             return Ok(());
         };
         let result = {
-            let mut p = Parts {
-                inner: &self.inner,
-                guard: &mut live.guard,
-                scratch: &mut self.scratch,
-                pending: &mut self.pending,
-                cx: self.cx,
-                pending_version: self.cpr_version,
-            };
+            let mut p = parts!(self, live);
             let mut work = Work {
                 p: &mut p,
                 may_drain,
@@ -443,14 +444,7 @@ impl Session {
     /// The parts of the session (`None` on a closed store).
     fn parts(&mut self) -> Option<Parts<'_>> {
         let live = self.live.as_mut()?;
-        Some(Parts {
-            inner: &self.inner,
-            guard: &mut live.guard,
-            scratch: &mut self.scratch,
-            pending: &mut self.pending,
-            cx: self.cx,
-            pending_version: self.cpr_version,
-        })
+        Some(parts!(self, live))
     }
 
     /// Refreshes the session's epoch protection now (lets the log evict and flush), runs
