@@ -13,6 +13,7 @@
 //! | [`runner`] | load, timed cells, sampled latency, consistency checks, peak RSS |
 //! | [`options`] | [`Overrides`]: the command-line choices over the full or smoke matrix |
 //! | [`report`] | the aligned table, `--json` (serde_json), the child-process hand-off |
+//! | [`repeat`] | `--repeat N`: round-robin runs, merged into the median run per cell |
 //!
 //! The binary is `ycsb` (`cargo run --release -p faster-bench --bin ycsb -- --help`).
 //!
@@ -21,6 +22,7 @@
 
 pub mod options;
 pub mod peers;
+pub mod repeat;
 pub mod report;
 pub mod runner;
 pub mod workload;

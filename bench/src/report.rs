@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::peers::{BenchError, SystemKind};
+use crate::repeat;
 use crate::runner::{BenchConfig, CellResult, CheckpointRun, SystemReport};
 
 /// `faster`'s throughput over `cell`'s system's in the same (workload, distribution,
@@ -29,9 +30,12 @@ fn mib(kib: Option<u64>) -> String {
 }
 
 /// The human-readable report: the load phases, then one row per (workload, distribution,
-/// threads, system), with the store's throughput ratio over each system.
+/// threads, system), with the store's throughput ratio over each system. With repeats
+/// (`--repeat N`, [`crate::repeat`]), each row is the median run and a `range` column shows
+/// the repeats' min-max Mops/s.
 pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bool) -> String {
     let mut out = String::new();
+    let runs = repeat::repeats_per_cell(reports);
     let _ = writeln!(
         out,
         "YCSB: {} keys (8-byte keys and values), {} s per cell, streams of {} ops per thread, \
@@ -50,6 +54,18 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
             "of the whole process, monotone over the systems run in it"
         }
     );
+    if runs > 1 {
+        let _ = writeln!(
+            out,
+            "median of {runs} runs per cell ({}, round-robin); load: the median run; peak RSS: \
+             the maximum over the runs",
+            if separate_processes {
+                "separate processes"
+            } else {
+                "in one process"
+            }
+        );
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -69,14 +85,22 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
         );
     }
     let _ = writeln!(out);
+    let range_col = |s: &str| {
+        if runs > 1 {
+            format!(" {s:>11}")
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "{:<8} {:<8} {:>7} {:<12} {:>9} {:>9} {:>9} {:>12} {:>11} {:>7}",
+        "{:<8} {:<8} {:>7} {:<12} {:>9}{} {:>9} {:>9} {:>12} {:>11} {:>7}",
         "workload",
         "dist",
         "threads",
         "system",
         "Mops/s",
+        range_col("range"),
         "p50 ns",
         "p99 ns",
         "ops",
@@ -101,20 +125,41 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
             Some(_) => "FAILED",
             None => "",
         };
+        let check = if c.failed_repeats > 0 {
+            "FAILED"
+        } else {
+            check
+        };
         let _ = writeln!(
             out,
-            "{:<8} {:<8} {:>7} {:<12} {:>9.3} {:>9} {:>9} {:>12} {:>11} {:>7}",
+            "{:<8} {:<8} {:>7} {:<12} {:>9.3}{} {:>9} {:>9} {:>12} {:>11} {:>7}",
             c.workload.name(),
             c.dist.name(),
             c.threads,
             c.system,
             c.mops(),
+            range_col(&repeat::range(c)),
             c.p50_ns,
             c.p99_ns,
             c.ops,
             ratio,
             check
         );
+    }
+    for c in reports.iter().flat_map(|r| &r.cells) {
+        if c.failed_repeats > 0 {
+            let _ = writeln!(
+                out,
+                "failed repeats: {} {} {} {}t: {} of {} runs failed (did no work, failed a check, \
+                 or had a checkpoint fail)",
+                c.system,
+                c.workload,
+                c.dist,
+                c.threads,
+                c.failed_repeats,
+                c.repeats.len()
+            );
+        }
     }
     checkpoint_table(cfg, reports, &mut out);
     out
@@ -255,7 +300,9 @@ fn checkpoint_json(c: &CellResult, k: &CheckpointRun) -> Value {
 /// throughput over this system's, and `checkpoint`: `null`, or the checkpoint run's
 /// `mops_without`, `mops_with`, `ratio`, `dip_pct`, `taken`, `failed`, `errors`,
 /// `duration_ms` {min, median, max}, `bytes_written` {index, log, total}, and each of its
-/// `checkpoints` {version, at_secs, duration_ms, index_bytes, log_bytes}).
+/// `checkpoints` {version, at_secs, duration_ms, index_bytes, log_bytes}). With `--repeat N`
+/// ([`crate::repeat`]), each cell is its median run, `repeats` holds every run's Mops/s in
+/// run order, `failed_repeats` how many runs failed, and `config.repeat` is N.
 pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bool) -> String {
     let finite = |v: f64| v.is_finite().then_some(v);
     let systems: Vec<Value> = reports
@@ -279,6 +326,8 @@ pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: boo
                         "p50_ns": c.p50_ns,
                         "p99_ns": c.p99_ns,
                         "latency_samples": c.samples,
+                        "repeats": c.repeats,
+                        "failed_repeats": c.failed_repeats,
                         "faster_ratio": store_ratio(reports, c).and_then(finite),
                         "rmw_check": c.rmw_check,
                         "checkpoint": c.checkpoint.as_ref().map(|k| checkpoint_json(c, k)),
@@ -312,6 +361,7 @@ pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: boo
             "rss_per_process": separate_processes,
             "checkpoint_every_ms": cfg.checkpoint_every.map(|d| d.as_secs_f64() * 1e3),
             "checkpoint_mode": cfg.checkpoint_mode,
+            "repeat": repeat::repeats_per_cell(reports),
         },
         "systems": systems,
     })
@@ -363,6 +413,8 @@ mod tests {
                 observed: 3,
             }),
             checkpoint: None,
+            repeats: Vec::new(),
+            failed_repeats: 0,
         }
     }
 
@@ -393,6 +445,39 @@ mod tests {
         let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
         assert_eq!(j["systems"][1]["cells"][0]["faster_ratio"], 2.0);
         assert_eq!(j["systems"][0]["cells"][0]["checkpoint"], Value::Null);
+    }
+
+    #[test]
+    fn repeats_are_reported() {
+        let merge = |system: &str, mops: [u64; 3]| {
+            let runs: Vec<SystemReport> = mops.iter().map(|&m| sample(system, m)).collect();
+            repeat::merge(&runs).expect("merge")
+        };
+        let reports = vec![merge("faster", [4, 5, 3]), merge("dashmap", [2, 1, 3])];
+        assert_eq!(decode(&encode(&reports[0])).expect("decode"), reports[0]);
+        let cfg = BenchConfig::smoke("/tmp".into());
+        let t = table(&cfg, &reports, true);
+        assert!(
+            t.contains("median of 3 runs per cell (separate processes, round-robin)"),
+            "{t}"
+        );
+        assert!(
+            t.contains("range") && t.contains("3.0-5.0") && t.contains("1.0-3.0"),
+            "{t}"
+        );
+        assert!(t.contains("2.00x"), "the ratio of the medians: {t}");
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
+        assert_eq!(j["config"]["repeat"], 3);
+        assert_eq!(
+            j["systems"][0]["cells"][0]["repeats"],
+            json!([4.0, 5.0, 3.0])
+        );
+        assert_eq!(j["systems"][1]["cells"][0]["faster_ratio"], 2.0);
+        let single = table(&cfg, &[sample("faster", 4)], true);
+        assert!(
+            !single.contains("range") && !single.contains("median of"),
+            "{single}"
+        );
     }
 
     #[test]

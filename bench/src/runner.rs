@@ -262,6 +262,14 @@ pub struct CellResult {
     /// The same cell run again with checkpoints ([`BenchConfig::checkpoint_every`]), for
     /// store-backed systems.
     pub checkpoint: Option<CheckpointRun>,
+    /// With `--repeat N`: the throughput (Mops/s) of every repeat of this cell, in run order
+    /// (this cell is the median one, see [`crate::repeat`]); empty for a single run.
+    #[serde(default)]
+    pub repeats: Vec<f64>,
+    /// With `--repeat N`: how many repeats of this cell failed ([`CellResult::failed`]); any
+    /// makes this cell failed, even if its median repeat did not.
+    #[serde(default)]
+    pub failed_repeats: usize,
 }
 
 /// One checkpoint taken during a checkpoint run.
@@ -326,8 +334,12 @@ impl CheckpointRun {
 
 impl CellResult {
     /// Whether the cell failed: it did no work or failed its RMW check, or its checkpoint
-    /// run did, or a checkpoint of that run failed.
+    /// run did, or a checkpoint of that run failed, or (with `--repeat`) any of its repeats
+    /// failed.
     pub fn failed(&self) -> bool {
+        if self.failed_repeats > 0 {
+            return true;
+        }
         let bad =
             |c: &CellResult| c.ops == 0 || c.rmw_check.is_some_and(|k| k.expected != k.observed);
         bad(self)
@@ -693,6 +705,8 @@ pub fn run_timed<S: System>(
         samples: hist.len(),
         rmw_check: None,
         checkpoint: None,
+        repeats: Vec::new(),
+        failed_repeats: 0,
     };
     (cell, attempts)
 }

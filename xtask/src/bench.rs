@@ -18,7 +18,8 @@
 //!   `--dist`, `--threads`, `--systems`, `--verify`, `--dir`, and
 //!   `--checkpoint-every D` (`5s`, `500ms`, `2`) with `--checkpoint-mode
 //!   fold-over|snapshot|incremental|index-only`: each store cell again with a
-//!   checkpoint every D.
+//!   checkpoint every D; `--repeat N` runs every system N times round-robin
+//!   and reports each cell's median run with the runs' min-max Mops/s.
 
 use crate::cmd;
 

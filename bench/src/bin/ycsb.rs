@@ -2,14 +2,15 @@
 //!
 //! Each system runs in a fresh child process (this binary re-executed with the hidden
 //! `--child <system>` flag), so each system's peak RSS is its own; `--in-process` runs them
-//! all in this process instead. See `--help`.
+//! all in this process instead. With `--repeat N`, the systems run N times round-robin and
+//! each cell reports its median run (`faster_bench::repeat`). See `--help`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-use faster_bench::report;
 use faster_bench::{BenchConfig, BenchError, SystemKind, SystemReport, run_system};
+use faster_bench::{repeat, report};
 
 const HELP: &str = "\
 ycsb: YCSB benchmark of the faster store against an in-memory peer (dashmap)
@@ -36,6 +37,12 @@ USAGE: ycsb [OPTIONS]
                       and the checkpoints' count, durations and bytes written
   --checkpoint-mode M fold-over (default), snapshot, incremental (the first checkpoint
                      full, the later ones log-only fold-over), or index-only
+  --repeat N          run every system N times (default 1), round-robin: round 1 runs each
+                      system once in order, then round 2, ... (each run in its own process,
+                      or in this one with --in-process); each cell reports the run of median
+                      Mops/s (for even N the lower middle) with its latencies and checks, a
+                      `range` column the runs' min-max Mops/s, and fails if any run failed;
+                      load: the median run; peak RSS: the maximum over the runs
   --in-process        run every system in this process (peak RSS is then process-wide)
   -h, --help          this help
 ";
@@ -47,6 +54,7 @@ struct Args {
     dir: Option<PathBuf>,
     json: bool,
     in_process: bool,
+    repeat: Option<usize>,
     child: Option<SystemKind>,
     help: bool,
 }
@@ -109,6 +117,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
                 )
             }
             "--in-process" => a.in_process = true,
+            "--repeat" => a.repeat = Some(faster_bench::repeat::parse_repeat(&value()?)?),
             "-h" | "--help" => a.help = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
@@ -158,11 +167,16 @@ fn run() -> Result<(), BenchError> {
         .systems
         .clone()
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
-    let mut reports = Vec::new();
-    for kind in systems {
+    let n = args.repeat.unwrap_or(1);
+    let reports = repeat::round_robin::<BenchError>(&systems, n, |kind, round| {
         let twice = cfg.runs_twice(kind);
         eprintln!(
-            "ycsb: {kind}: loading {} keys, then {} cells of {} s{} ...",
+            "ycsb: {kind}{}: loading {} keys, then {} cells of {} s{} ...",
+            if n > 1 {
+                format!(" (run {} of {n})", round + 1)
+            } else {
+                String::new()
+            },
             cfg.keys,
             cfg.workloads.len() * cfg.dists.len() * cfg.threads.len(),
             cfg.seconds,
@@ -172,13 +186,12 @@ fn run() -> Result<(), BenchError> {
                 ""
             }
         );
-        let r = if args.in_process {
-            run_system(kind, &cfg)?
+        if args.in_process {
+            run_system(kind, &cfg)
         } else {
-            run_child(kind, &argv)?
-        };
-        reports.push(r);
-    }
+            run_child(kind, &argv)
+        }
+    })?;
     let separate = !args.in_process;
     if args.json {
         println!("{}", report::json(&cfg, &reports, separate));
@@ -201,5 +214,25 @@ fn main() -> ExitCode {
             eprintln!("ycsb: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Args, String> {
+        parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn repeat_is_parsed_and_zero_rejected() {
+        assert_eq!(args(&[]).expect("no flags").repeat, None);
+        assert_eq!(args(&["--repeat", "3"]).expect("3").repeat, Some(3));
+        assert_eq!(args(&["--repeat=2"]).expect("2").repeat, Some(2));
+        let zero = args(&["--repeat", "0"]).err().expect("0 is rejected");
+        assert!(zero.contains("at least 1"), "{zero}");
+        assert!(args(&["--repeat"]).is_err(), "a value is needed");
+        assert!(args(&["--repeat", "two"]).is_err());
     }
 }

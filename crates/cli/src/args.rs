@@ -163,6 +163,10 @@ pub struct BenchArgs {
     /// A small, quick matrix (a few seconds).
     #[arg(long)]
     pub smoke: bool,
+    /// Run every system this many times, round-robin (each system once, then each again,
+    /// ...); each cell reports its median run, with the runs' min-max Mops/s.
+    #[arg(long, default_value = "1", value_parser = faster_bench::repeat::parse_repeat)]
+    pub repeat: usize,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,

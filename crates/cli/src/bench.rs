@@ -1,13 +1,14 @@
 //! `faster bench`: the YCSB matrix of `cargo xtask bench ycsb`, run by `faster-bench` (this
 //! module only turns the arguments into a [`BenchConfig`], shows progress and prints
 //! `faster-bench`'s report). Every system runs in this process, one after the other, so the
-//! peak RSS reported is the process's.
+//! peak RSS reported is the process's. With `--repeat N`, the systems run N times round-robin
+//! and each cell reports its median run (`faster_bench::repeat`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use faster_bench::{
-    BenchConfig, CellResult, Overrides, SystemKind, SystemReport, report, run_system,
+    BenchConfig, CellResult, Overrides, SystemKind, SystemReport, repeat, report, run_system,
 };
 
 use crate::args::BenchArgs;
@@ -49,10 +50,15 @@ fn estimate(cfg: &BenchConfig, kind: SystemKind) -> f64 {
     cells * cfg.seconds * if cfg.runs_twice(kind) { 2.0 } else { 1.0 }
 }
 
-/// Runs `kind` while a bar on stderr shows the time spent against the cells' planned time.
-fn run_with_progress(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport> {
+/// Runs `kind` while a bar on stderr, labelled `label`, shows the time spent against the
+/// cells' planned time. The error is the benchmark's, prefixed with the system.
+fn run_with_progress(
+    kind: SystemKind,
+    cfg: &BenchConfig,
+    label: &str,
+) -> std::result::Result<SystemReport, String> {
     let planned = estimate(cfg, kind);
-    let pb = crate::progress::timed(kind.name(), Duration::from_secs_f64(planned));
+    let pb = crate::progress::timed(label, Duration::from_secs_f64(planned));
     let done = AtomicBool::new(false);
     let began = Instant::now();
     let report = std::thread::scope(|s| {
@@ -68,10 +74,11 @@ fn run_with_progress(kind: SystemKind, cfg: &BenchConfig) -> Result<SystemReport
         r
     });
     pb.finish_and_clear();
-    report.map_err(|e| CliError::Bench(format!("{kind}: {e}")))
+    report.map_err(|e| format!("{kind}: {e}"))
 }
 
-/// Runs `faster bench`: every system of the matrix, then the table (or `--json`). A cell that
+/// Runs `faster bench`: every system of the matrix (`--repeat` times, round-robin, each cell
+/// its median run), then the table (or `--json`). A cell that
 /// did no work, failed its RMW check or had a checkpoint fail is [`CliError::Failed`], after
 /// the report.
 pub fn run(a: &BenchArgs) -> Result<()> {
@@ -80,10 +87,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .systems
         .clone()
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
-    let mut reports = Vec::new();
-    for kind in systems {
-        reports.push(run_with_progress(kind, &cfg)?);
-    }
+    let n = a.repeat;
+    let reports = repeat::round_robin::<String>(&systems, n, |kind, round| {
+        let label = if n > 1 {
+            format!("{kind} {}/{n}", round + 1)
+        } else {
+            kind.name().to_string()
+        };
+        run_with_progress(kind, &cfg, &label)
+    })
+    .map_err(CliError::Bench)?;
     if a.json {
         emit(&format!("{}\n", report::json(&cfg, &reports, false)))?;
     } else {

@@ -196,6 +196,40 @@ fn bench_smoke_json_parses() {
 }
 
 #[test]
+fn bench_repeat_reports_every_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = faster(&[
+        "bench",
+        "--smoke",
+        "--json",
+        "--repeat",
+        "2",
+        "--keys",
+        "2000",
+        "--seconds",
+        "0.05",
+        "--stream-len",
+        "4096",
+        "--dist",
+        "uniform",
+        "--workload",
+        "a",
+        "--systems",
+        "faster,dashmap",
+        "--dir",
+        dir.path().to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["config"]["repeat"], 2);
+    for s in v["systems"].as_array().expect("systems") {
+        for c in s["cells"].as_array().expect("cells") {
+            assert_eq!(c["repeats"].as_array().map(Vec::len), Some(2), "{c}");
+        }
+    }
+}
+
+#[test]
 fn crash_test_one_round_passes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = faster(&[
@@ -220,4 +254,5 @@ fn bad_arguments_exit_2_with_one_line() {
     assert_one_line_error(&faster(&["crash-test", "--rounds", "0"]), 2, "--rounds");
     assert_one_line_error(&faster(&["inspect"]), 2, "<DIR>");
     assert_one_line_error(&faster(&["bench", "--device", "floppy"]), 2, "io-uring");
+    assert_one_line_error(&faster(&["bench", "--repeat", "0"]), 2, "at least 1");
 }
