@@ -13,6 +13,7 @@
 //! | [`runner`] | load, timed cells, sampled latency, consistency checks, peak RSS |
 //! | [`options`] | [`Overrides`]: the command-line choices over the full or smoke matrix |
 //! | [`report`] | the aligned table, `--json` (serde_json), the child-process hand-off |
+//! | [`machine`] | the machine's memory latency at the time of a run, stated in reports |
 //! | [`repeat`] | `--repeat N`: round-robin runs, merged into the median run per cell |
 //!
 //! The binary is `ycsb` (`cargo run --release -p faster-bench --bin ycsb -- --help`).
@@ -20,6 +21,7 @@
 //! With the cargo feature `oxifaster` (off by default), the `oxifaster` crate, another Rust
 //! port of FASTER, joins as a third system (`OxiFasterPeer`, on its in-memory null device).
 
+pub mod machine;
 pub mod options;
 pub mod peers;
 pub mod repeat;

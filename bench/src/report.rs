@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::machine::MemoryLatency;
 use crate::peers::{BenchError, SystemKind};
 use crate::repeat;
 use crate::runner::{BenchConfig, CellResult, CheckpointRun, SystemReport};
@@ -29,11 +30,31 @@ fn mib(kib: Option<u64>) -> String {
     kib.map_or_else(|| "-".into(), |k| format!("{:.0}", k as f64 / 1024.0))
 }
 
+/// How the runs of a report were made, beyond their configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunContext {
+    /// Each system ran in its own process (so each peak RSS is that system's own).
+    pub separate_processes: bool,
+    /// The machine's memory latency measured before the runs ([`crate::machine`]), if it was.
+    pub memory: Option<MemoryLatency>,
+}
+
+impl RunContext {
+    /// Separate processes, no memory measurement.
+    pub fn separate() -> RunContext {
+        RunContext {
+            separate_processes: true,
+            memory: None,
+        }
+    }
+}
+
 /// The human-readable report: the load phases, then one row per (workload, distribution,
 /// threads, system), with the store's throughput ratio over each system. With repeats
 /// (`--repeat N`, [`crate::repeat`]), each row is the median run and a `range` column shows
 /// the repeats' min-max Mops/s.
-pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bool) -> String {
+pub fn table(cfg: &BenchConfig, reports: &[SystemReport], run: &RunContext) -> String {
+    let separate_processes = run.separate_processes;
     let mut out = String::new();
     let runs = repeat::repeats_per_cell(reports);
     let _ = writeln!(
@@ -54,6 +75,9 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bo
             "of the whole process, monotone over the systems run in it"
         }
     );
+    if let Some(m) = &run.memory {
+        let _ = writeln!(out, "{}", m.describe());
+    }
     if runs > 1 {
         let _ = writeln!(
             out,
@@ -303,7 +327,8 @@ fn checkpoint_json(c: &CellResult, k: &CheckpointRun) -> Value {
 /// `checkpoints` {version, at_secs, duration_ms, index_bytes, log_bytes}). With `--repeat N`
 /// ([`crate::repeat`]), each cell is its median run, `repeats` holds every run's Mops/s in
 /// run order, `failed_repeats` how many runs failed, and `config.repeat` is N.
-pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: bool) -> String {
+pub fn json(cfg: &BenchConfig, reports: &[SystemReport], run: &RunContext) -> String {
+    let separate_processes = run.separate_processes;
     let finite = |v: f64| v.is_finite().then_some(v);
     let systems: Vec<Value> = reports
         .iter()
@@ -363,6 +388,7 @@ pub fn json(cfg: &BenchConfig, reports: &[SystemReport], separate_processes: boo
             "checkpoint_mode": cfg.checkpoint_mode,
             "repeat": repeat::repeats_per_cell(reports),
         },
+        "memory_latency": run.memory,
         "systems": systems,
     })
     .to_string()
@@ -439,12 +465,38 @@ mod tests {
         let ratio = store_ratio(&reports, &reports[1].cells[0]).expect("ratio");
         assert!((ratio - 2.0).abs() < 1e-9);
         let cfg = BenchConfig::smoke("/tmp".into());
-        let t = table(&cfg, &reports, true);
+        let t = table(&cfg, &reports, &RunContext::separate());
         assert!(t.contains("2.00x") && t.contains("ok"), "{t}");
         assert!(!t.contains("checkpoints:"), "{t}");
-        let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, &RunContext::separate()))
+            .expect("valid JSON");
         assert_eq!(j["systems"][1]["cells"][0]["faster_ratio"], 2.0);
         assert_eq!(j["systems"][0]["cells"][0]["checkpoint"], Value::Null);
+    }
+
+    #[test]
+    fn memory_latency_is_stated() {
+        let cfg = BenchConfig::smoke("/tmp".into());
+        let reports = [sample("faster", 4)];
+        let run = RunContext {
+            separate_processes: true,
+            memory: Some(MemoryLatency {
+                near_bytes: 512 << 10,
+                near_ns: 6.0,
+                far_bytes: 128 << 20,
+                far_ns: 155.0,
+            }),
+        };
+        let t = table(&cfg, &reports, &run);
+        assert!(
+            t.contains("6 ns within 512 KiB and 155 ns across 128 MiB"),
+            "{t}"
+        );
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, &run)).expect("valid JSON");
+        assert_eq!(j["memory_latency"]["far_ns"], 155.0);
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, &RunContext::separate()))
+            .expect("valid JSON");
+        assert!(j["memory_latency"].is_null());
     }
 
     #[test]
@@ -456,7 +508,7 @@ mod tests {
         let reports = vec![merge("faster", [4, 5, 3]), merge("dashmap", [2, 1, 3])];
         assert_eq!(decode(&encode(&reports[0])).expect("decode"), reports[0]);
         let cfg = BenchConfig::smoke("/tmp".into());
-        let t = table(&cfg, &reports, true);
+        let t = table(&cfg, &reports, &RunContext::separate());
         assert!(
             t.contains("median of 3 runs per cell (separate processes, round-robin)"),
             "{t}"
@@ -466,14 +518,15 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("2.00x"), "the ratio of the medians: {t}");
-        let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, &RunContext::separate()))
+            .expect("valid JSON");
         assert_eq!(j["config"]["repeat"], 3);
         assert_eq!(
             j["systems"][0]["cells"][0]["repeats"],
             json!([4.0, 5.0, 3.0])
         );
         assert_eq!(j["systems"][1]["cells"][0]["faster_ratio"], 2.0);
-        let single = table(&cfg, &[sample("faster", 4)], true);
+        let single = table(&cfg, &[sample("faster", 4)], &RunContext::separate());
         assert!(
             !single.contains("range") && !single.contains("median of"),
             "{single}"
@@ -502,7 +555,7 @@ mod tests {
         cfg.checkpoint_every = Some(std::time::Duration::from_millis(500));
         cfg.checkpoint_mode = CheckpointMode::Snapshot;
         let reports = vec![r];
-        let t = table(&cfg, &reports, true);
+        let t = table(&cfg, &reports, &RunContext::separate());
         assert!(
             t.contains("snapshot") && t.contains("0.750") && t.contains("25.0"),
             "{t}"
@@ -511,7 +564,8 @@ mod tests {
             t.contains("10/20/30") && t.contains("3.0+6.0") && t.contains("timed out"),
             "{t}"
         );
-        let j: Value = serde_json::from_str(&json(&cfg, &reports, true)).expect("valid JSON");
+        let j: Value = serde_json::from_str(&json(&cfg, &reports, &RunContext::separate()))
+            .expect("valid JSON");
         assert_eq!(j["config"]["checkpoint_mode"], "snapshot");
         let k = &j["systems"][0]["cells"][0]["checkpoint"];
         assert_eq!(k["taken"], 3);

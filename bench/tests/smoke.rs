@@ -45,12 +45,14 @@ fn smoke_matrix_does_work_and_counts_add_up() {
         }
         reports.push(r);
     }
-    let table = report::table(&cfg, &reports, false);
+    let table = report::table(&cfg, &reports, &report::RunContext::default());
     assert!(
         table.contains("dashmap") && !table.contains("FAILED"),
         "{table}"
     );
-    assert!(report::json(&cfg, &reports, false).contains("\"faster_ratio\""));
+    assert!(
+        report::json(&cfg, &reports, &report::RunContext::default()).contains("\"faster_ratio\"")
+    );
 }
 
 /// The `ycsb` binary with `--checkpoint-every 200ms` on a tiny RMW cell (store in its own

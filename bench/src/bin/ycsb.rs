@@ -149,6 +149,9 @@ fn run_child(kind: SystemKind, argv: &[String]) -> Result<SystemReport, BenchErr
     report::decode(&String::from_utf8(out.stdout)?)
 }
 
+/// The far region of the memory-latency probe stated in the report ([`faster_bench::machine`]).
+const FAR_BYTES: usize = 128 << 20;
+
 fn run() -> Result<(), BenchError> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = parse(&argv)?;
@@ -168,6 +171,10 @@ fn run() -> Result<(), BenchError> {
         .clone()
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let n = args.repeat.unwrap_or(1);
+    let memory = faster_bench::machine::measure(FAR_BYTES);
+    if let Some(m) = &memory {
+        eprintln!("ycsb: {}", m.describe());
+    }
     let reports = repeat::round_robin::<BenchError>(&systems, n, |kind, round| {
         let twice = cfg.runs_twice(kind);
         eprintln!(
@@ -192,11 +199,14 @@ fn run() -> Result<(), BenchError> {
             run_child(kind, &argv)
         }
     })?;
-    let separate = !args.in_process;
+    let run = report::RunContext {
+        separate_processes: !args.in_process,
+        memory,
+    };
     if args.json {
-        println!("{}", report::json(&cfg, &reports, separate));
+        println!("{}", report::json(&cfg, &reports, &run));
     } else {
-        print!("{}", report::table(&cfg, &reports, separate));
+        print!("{}", report::table(&cfg, &reports, &run));
     }
     if reports.iter().flat_map(|r| &r.cells).any(|c| c.failed()) {
         return Err(

@@ -88,6 +88,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let n = a.repeat;
+    let memory = faster_bench::machine::measure(128 << 20);
     let reports = repeat::round_robin::<String>(&systems, n, |kind, round| {
         let label = if n > 1 {
             format!("{kind} {}/{n}", round + 1)
@@ -97,10 +98,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         run_with_progress(kind, &cfg, &label)
     })
     .map_err(CliError::Bench)?;
+    let run = report::RunContext {
+        separate_processes: false,
+        memory,
+    };
     if a.json {
-        emit(&format!("{}\n", report::json(&cfg, &reports, false)))?;
+        emit(&format!("{}\n", report::json(&cfg, &reports, &run)))?;
     } else {
-        emit(&report::table(&cfg, &reports, false))?;
+        emit(&report::table(&cfg, &reports, &run))?;
     }
     if reports
         .iter()
