@@ -8,10 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use common::{Load, config, copy_dir, step, tempdir, verify, verify_session, worker};
+use common::{
+    Load, config, copy_dir, step, tempdir, verify, verify_session, worker, worker_batched,
+};
 use faster::{CheckpointInfo, CheckpointOptions, Error, FasterKv, LogCapture, SessionId};
 
-/// Runs `threads` workers; once they did `before` operations in all, takes the checkpoints
+/// Runs `threads` workers (each issuing batches of `batch` operations if it is not 1); once
+/// they did `before` operations in all, takes the checkpoints
 /// `options` one after another (each after `between` more operations); stops the workers
 /// `after` operations later. Returns the checkpoints and each worker's last serial.
 fn run_load(
@@ -21,11 +24,38 @@ fn run_load(
     (before, between, after): (u64, u64, u64),
     max_ops: u64,
 ) -> (Vec<CheckpointInfo>, Vec<(SessionId, u64)>) {
+    run_load_batched(
+        store,
+        threads,
+        options,
+        (before, between, after),
+        max_ops,
+        1,
+    )
+}
+
+/// [`run_load`] with workers that issue mixed batches of `batch` operations.
+fn run_load_batched(
+    store: &FasterKv,
+    threads: usize,
+    options: &[CheckpointOptions],
+    (before, between, after): (u64, u64, u64),
+    max_ops: u64,
+    batch: u64,
+) -> (Vec<CheckpointInfo>, Vec<(SessionId, u64)>) {
     let load = Load::default();
     let progress = &load.progress;
     thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
-            .map(|_| scope.spawn(|| worker(store, &load, 64, max_ops)))
+            .map(|_| {
+                scope.spawn(|| {
+                    if batch == 1 {
+                        worker(store, &load, 64, max_ops)
+                    } else {
+                        worker_batched(store, &load, (64, max_ops), batch)
+                    }
+                })
+            })
             .collect();
         // Workers stop at `max_ops` on their own (or fail): never wait for more than that,
         // nor for a worker that has finished.
@@ -92,6 +122,34 @@ fn checkpoint_under_ten_writers_recovers_the_exact_prefix_per_session() {
     got.sort();
     assert_eq!(got, want, "recovered cuts are the checkpoint's");
     verify(&store, &rec.sessions, &issued);
+}
+
+/// Four sessions issuing the workload in mixed batches (upserts and RMWs,
+/// 100 operations each: windows of the batch pipeline hold a session busy, and cuts fall
+/// inside batches) while three checkpoints are taken; each recovers exactly each session's
+/// prefix.
+#[test]
+fn checkpoints_under_batched_writers_recover_the_exact_prefix_per_session() {
+    let dir = tempdir();
+    let store = FasterKv::open(config(dir.path())).unwrap();
+    let full = CheckpointOptions::full();
+    let (infos, issued) = run_load_batched(
+        &store,
+        4,
+        &[full, full, full],
+        (4_000, 4_000, 2_000),
+        1_000_000,
+        100,
+    );
+    drop(store);
+    for info in &infos {
+        check_cuts(info, &issued);
+        let copy = tempdir();
+        copy_dir(dir.path(), copy.path());
+        let (store, rec) = FasterKv::recover_from(config(copy.path()), &info.token).unwrap();
+        assert_eq!(rec.version, info.version);
+        verify(&store, &rec.sessions, &issued);
+    }
 }
 
 /// Three checkpoints under continuous load; each is recovered (in a copy of the directory)

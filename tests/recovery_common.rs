@@ -61,6 +61,30 @@ pub fn worker(store: &FasterKv, load: &Load, min_ops: u64, max_ops: u64) -> (Ses
     (s.id(), s.serial())
 }
 
+/// [`worker`] issuing the workload in mixed batches of `batch` operations
+/// ([`faster_cli::workload::step_batch`]), so that checkpoints cut sessions inside batches.
+pub fn worker_batched(
+    store: &FasterKv,
+    load: &Load,
+    (min_ops, max_ops): (u64, u64),
+    batch: u64,
+) -> (SessionId, u64) {
+    let (stop, progress) = (&load.stop, &load.progress);
+    let mut s = store.start_session();
+    load.started.fetch_add(1, Ordering::SeqCst);
+    while (s.serial() < min_ops || !stop.load(Ordering::Relaxed)) && s.serial() < max_ops {
+        let n = s.serial() + batch;
+        faster_cli::workload::step_batch(&mut s, batch).expect("batch");
+        assert_eq!(
+            s.serial(),
+            n,
+            "every operation of a batch takes the next serial"
+        );
+        progress.fetch_add(batch, Ordering::Relaxed);
+    }
+    (s.id(), s.serial())
+}
+
 /// Checks session `sid`'s exact prefix `t` in `store`; `issued` is the session's last serial
 /// before the crash (keys up to it are checked for absence past `t`); panics on a violation
 /// (see `faster_cli::workload::verify_session`).

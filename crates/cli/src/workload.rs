@@ -11,7 +11,7 @@
 //! equals the number of `n <= t` with `n % 4 == 0`, and `l<sid>` holds `value` of the
 //! largest such `n` with `n % 4 == 3`.
 
-use faster::{AddU64, Session};
+use faster::{AddU64, BatchOp, Session};
 
 use crate::error::{CliError, Result};
 
@@ -59,6 +59,32 @@ pub fn step(s: &mut Session) -> faster::Result<()> {
         3 => s.upsert(&last_key(sid), &value(n)),
         _ => s.upsert(&unique_key(sid, n), &value(n)),
     }
+}
+
+/// Runs the session's next `len` operations of the workload (serials `s.serial() + 1` on) as
+/// one mixed batch ([`Session::batch`]): each serial is the same operation as in [`step`].
+pub fn step_batch(s: &mut Session, len: u64) -> faster::Result<()> {
+    let first = s.serial() + 1;
+    let sid = s.id().as_u64();
+    let one = 1u64.to_le_bytes();
+    let items: Vec<(u64, Vec<u8>, Vec<u8>)> = (first..first + len)
+        .map(|n| match n % 4 {
+            0 => (n, counter_key(sid), Vec::new()),
+            3 => (n, last_key(sid), value(n)),
+            _ => (n, unique_key(sid, n), value(n)),
+        })
+        .collect();
+    let ops: Vec<BatchOp<'_>> = items
+        .iter()
+        .map(|(n, k, v)| {
+            if n % 4 == 0 {
+                BatchOp::Rmw(k, &one)
+            } else {
+                BatchOp::Upsert(k, v)
+            }
+        })
+        .collect();
+    s.batch(&ops, &AddU64, |_, _| {})
 }
 
 /// Checks session `sid`'s exact prefix `t` through session `s`: operations `1..=t` are

@@ -99,6 +99,9 @@ pub struct Session {
     pending: Pending,
     /// Operations that crossed a cut while they ran (for tests).
     shifts: u64,
+    /// The batch pipeline holds the session busy across a window of operations
+    /// ([`Session::pipeline`]): [`Session::op`] then takes no enter and exit of its own.
+    in_window: bool,
 }
 
 impl fmt::Debug for Session {
@@ -206,6 +209,7 @@ impl Session {
             scratch: Vec::new(),
             pending: Pending::new(),
             shifts: 0,
+            in_window: false,
         }
     }
 
@@ -228,6 +232,7 @@ impl Session {
             scratch: Vec::new(),
             pending: Pending::new(),
             shifts: 0,
+            in_window: false,
         }
     }
 
@@ -284,6 +289,9 @@ impl Session {
     // keeps it out of line in the batch closures, with a call and a `Result` copy per op.
     #[inline(always)]
     fn op<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
+        if self.in_window {
+            return self.op_in_window(f);
+        }
         let Some(live) = self.live.as_mut() else {
             return Err(Error::Closed);
         };
@@ -315,6 +323,50 @@ impl Session {
                 Err(e)
             }
         }
+    }
+
+    /// [`Session::op`] inside a window of the batch pipeline, which has marked the session
+    /// busy (and followed any phase change) for the whole window and marks it idle after:
+    /// the same steps as `op` otherwise, in the same order (closed store, serial number,
+    /// refresh every [`REFRESH_INTERVAL`] operations, retry after a [`Shift`]).
+    #[inline(always)]
+    fn op_in_window<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>,
+    ) -> Result<T> {
+        if self.inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.serial += 1;
+        if self.serial % REFRESH_INTERVAL == 0 {
+            self.refresh_in_op()?;
+        }
+        loop {
+            let Some(mut p) = self.parts() else {
+                return Err(Error::Closed);
+            };
+            match f(&mut p)? {
+                Ok(v) => return Ok(v),
+                Err(Shift) => {
+                    self.shifts += 1;
+                    // The operation becomes the first of the new version: the cut is the
+                    // serial before it.
+                    self.sync(self.serial - 1, true)?;
+                }
+            }
+        }
+    }
+
+    /// The periodic refresh inside an operation: the epoch, and finished device
+    /// completions.
+    #[cold]
+    #[inline(never)]
+    fn refresh_in_op(&mut self) -> Result<()> {
+        if let Some(live) = &mut self.live {
+            live.guard.refresh();
+        }
+        self.inner.hlog.device().poll()?;
+        Ok(())
     }
 
     /// [`Session::op`] after the membership's `enter` found a phase change (`!synced`) or
@@ -787,9 +839,30 @@ impl Session {
                     }
                 }
             }
-            for (j, p) in window.iter().enumerate() {
-                exec(self, start + j, *p)?;
+            // A window of several operations runs as one busy stretch of the session (one
+            // enter and one exit for the checkpoint state machine); each operation still
+            // takes its own serial number and follows a cut it meets
+            // ([`Session::op_in_window`]). A single operation has its own enter and exit.
+            let windowed = inner.is_some();
+            if windowed {
+                if let Err(e) = self.enter() {
+                    self.exit();
+                    return Err(e);
+                }
+                self.in_window = true;
             }
+            let mut result = Ok(());
+            for (j, p) in window.iter().enumerate() {
+                if let Err(e) = exec(self, start + j, *p) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if windowed {
+                self.in_window = false;
+                self.exit();
+            }
+            result?;
             start += len;
         }
         Ok(())
