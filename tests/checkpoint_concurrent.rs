@@ -4,6 +4,7 @@
 #[path = "recovery_common.rs"]
 mod common;
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -124,6 +125,19 @@ fn checkpoint_under_ten_writers_recovers_the_exact_prefix_per_session() {
     verify(&store, &rec.sessions, &issued);
 }
 
+/// Recovers each checkpoint of `infos` (in a copy of `dir`) and verifies it against its own
+/// cuts; `issued` is each worker's last serial.
+fn recover_each_exactly(dir: &Path, infos: &[CheckpointInfo], issued: &[(SessionId, u64)]) {
+    for info in infos {
+        check_cuts(info, issued);
+        let copy = tempdir();
+        copy_dir(dir, copy.path());
+        let (store, rec) = FasterKv::recover_from(config(copy.path()), &info.token).unwrap();
+        assert_eq!(rec.version, info.version);
+        verify(&store, &rec.sessions, issued);
+    }
+}
+
 /// Four sessions issuing the workload in mixed batches (upserts and RMWs,
 /// 100 operations each: windows of the batch pipeline hold a session busy, and cuts fall
 /// inside batches) while three checkpoints are taken; each recovers exactly each session's
@@ -142,14 +156,7 @@ fn checkpoints_under_batched_writers_recover_the_exact_prefix_per_session() {
         100,
     );
     drop(store);
-    for info in &infos {
-        check_cuts(info, &issued);
-        let copy = tempdir();
-        copy_dir(dir.path(), copy.path());
-        let (store, rec) = FasterKv::recover_from(config(copy.path()), &info.token).unwrap();
-        assert_eq!(rec.version, info.version);
-        verify(&store, &rec.sessions, &issued);
-    }
+    recover_each_exactly(dir.path(), &infos, &issued);
 }
 
 /// Three checkpoints under continuous load; each is recovered (in a copy of the directory)
@@ -167,14 +174,7 @@ fn three_checkpoints_under_load_each_recover_exactly() {
         1_000_000,
     );
     drop(store);
-    for info in &infos {
-        check_cuts(info, &issued);
-        let copy = tempdir();
-        copy_dir(dir.path(), copy.path());
-        let (store, rec) = FasterKv::recover_from(config(copy.path()), &info.token).unwrap();
-        assert_eq!(rec.version, info.version);
-        verify(&store, &rec.sessions, &issued);
-    }
+    recover_each_exactly(dir.path(), &infos, &issued);
 }
 
 /// Readers of fixed keys stay correct while a checkpoint runs under a writer; the fixed keys

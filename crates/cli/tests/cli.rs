@@ -163,10 +163,11 @@ fn inspect_survives_a_closed_pipe() {
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 }
 
-#[test]
-fn bench_smoke_json_parses() {
+/// `faster bench --smoke --json` on a tiny uniform matrix of the store and `dashmap` in a
+/// temporary directory, with `extra` arguments; the parsed JSON report.
+fn bench_json(extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = faster(&[
+    let mut args = vec![
         "bench",
         "--smoke",
         "--json",
@@ -182,9 +183,16 @@ fn bench_smoke_json_parses() {
         "faster,dashmap",
         "--dir",
         dir.path().to_str().expect("utf-8 path"),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = faster(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn bench_smoke_json_parses() {
+    let v = bench_json(&[]);
     let systems = v["systems"].as_array().expect("systems");
     assert_eq!(systems.len(), 2);
     assert_eq!(v["config"]["keys"], 2000);
@@ -197,30 +205,7 @@ fn bench_smoke_json_parses() {
 
 #[test]
 fn bench_repeat_reports_every_run() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = faster(&[
-        "bench",
-        "--smoke",
-        "--json",
-        "--repeat",
-        "2",
-        "--keys",
-        "2000",
-        "--seconds",
-        "0.05",
-        "--stream-len",
-        "4096",
-        "--dist",
-        "uniform",
-        "--workload",
-        "a",
-        "--systems",
-        "faster,dashmap",
-        "--dir",
-        dir.path().to_str().expect("utf-8 path"),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let v = bench_json(&["--repeat", "2", "--workload", "a"]);
     assert_eq!(v["config"]["repeat"], 2);
     for s in v["systems"].as_array().expect("systems") {
         for c in s["cells"].as_array().expect("cells") {
