@@ -515,24 +515,33 @@ impl Session {
         r.map(|_| ()).map_err(Into::into)
     }
 
+    /// The probe of a per-operation call: the key's hash, with its index bucket prefetched,
+    /// so that the bucket's line loads while the session's bookkeeping runs.
+    #[inline(always)]
+    fn probe_of(&self, key: &[u8]) -> Probe<'static> {
+        let hash = KeyHash::of(key);
+        self.inner.index.prefetch(hash);
+        Probe::of(hash)
+    }
+
     /// Sets `key` to `value`. Never waits for disk reads.
     ///
     /// Errors: [`Error::KeyTooLarge`] / [`Error::ValueTooLarge`] if the record would not fit
     /// in a page, [`Error::Closed`], and the layers' errors (for example a failed flush that
     /// keeps the log from evicting).
     pub fn upsert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.upsert_hashed(key, Probe::of(KeyHash::of(key)), value)
+        self.upsert_hashed(key, self.probe_of(key), value)
     }
 
     /// Deletes `key` (a no-op if it has no value). Never waits for disk reads.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        self.delete_hashed(key, Probe::of(KeyHash::of(key)))
+        self.delete_hashed(key, self.probe_of(key))
     }
 
     /// Reads `key`: its value, or `None` if it is missing or deleted. Blocks on the disk reads
     /// it needs (and only on those: other pending operations stay pending).
     pub fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let hash = KeyHash::of(key);
+        let hash = self.probe_of(key).hash;
         self.op(|p| {
             Ok(
                 match read::read(p.inner, p.guard, p.cx, key, Probe::of(hash))? {
@@ -571,13 +580,13 @@ impl Session {
     /// ```
     #[inline]
     pub fn read_with<T>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
-        self.read_hashed_with(key, Probe::of(KeyHash::of(key)), f)
+        self.read_hashed_with(key, self.probe_of(key), f)
     }
 
     /// Read-modify-write of `key` with `input` through `rmw` (see [`Rmw`]). Blocks on the disk
     /// reads it needs.
     pub fn rmw<R: Rmw + ?Sized>(&mut self, key: &[u8], input: &[u8], rmw: &R) -> Result<()> {
-        self.rmw_hashed(key, Probe::of(KeyHash::of(key)), input, rmw)
+        self.rmw_hashed(key, self.probe_of(key), input, rmw)
     }
 
     /// [`Session::upsert`] of a key whose hash is known.
@@ -877,7 +886,7 @@ impl Session {
         key: &[u8],
         ctx: impl FnOnce(Result<Option<Vec<u8>>>) + Send + 'static,
     ) -> Result<Status> {
-        let hash = KeyHash::of(key);
+        let hash = self.probe_of(key).hash;
         let mut ctx = Some(ctx);
         self.op(|p| {
             Ok(
@@ -922,7 +931,7 @@ impl Session {
         rmw: R,
         ctx: impl FnOnce(Result<()>) + Send + 'static,
     ) -> Result<Status> {
-        let hash = KeyHash::of(key);
+        let hash = self.probe_of(key).hash;
         let mut ctx = Some(ctx);
         let mut rmw = Some(rmw);
         self.op(|p| {
