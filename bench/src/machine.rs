@@ -12,6 +12,10 @@ use std::time::Instant;
 use memmap2::MmapMut;
 use serde::Serialize;
 
+/// The far region the benchmark reports measure ([`measure`]): far larger than the
+/// last-level cache, and quick to set up (about 0.3 s).
+pub const REPORT_FAR_BYTES: usize = 128 << 20;
+
 /// Bytes per probe slot: one cache line.
 const LINE: usize = 64;
 

@@ -117,7 +117,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
                 )
             }
             "--in-process" => a.in_process = true,
-            "--repeat" => a.repeat = Some(faster_bench::repeat::parse_repeat(&value()?)?),
+            "--repeat" => a.repeat = Some(repeat::parse_repeat(&value()?)?),
             "-h" | "--help" => a.help = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
@@ -149,9 +149,6 @@ fn run_child(kind: SystemKind, argv: &[String]) -> Result<SystemReport, BenchErr
     report::decode(&String::from_utf8(out.stdout)?)
 }
 
-/// The far region of the memory-latency probe stated in the report ([`faster_bench::machine`]).
-const FAR_BYTES: usize = 128 << 20;
-
 fn run() -> Result<(), BenchError> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = parse(&argv)?;
@@ -171,7 +168,7 @@ fn run() -> Result<(), BenchError> {
         .clone()
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let n = args.repeat.unwrap_or(1);
-    let memory = faster_bench::machine::measure(FAR_BYTES);
+    let memory = faster_bench::machine::measure(faster_bench::machine::REPORT_FAR_BYTES);
     if let Some(m) = &memory {
         eprintln!("ycsb: {}", m.describe());
     }

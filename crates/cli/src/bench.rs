@@ -88,7 +88,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| SystemKind::ALL.to_vec());
     let n = a.repeat;
-    let memory = faster_bench::machine::measure(128 << 20);
+    let memory = faster_bench::machine::measure(faster_bench::machine::REPORT_FAR_BYTES);
     let reports = repeat::round_robin::<String>(&systems, n, |kind, round| {
         let label = if n > 1 {
             format!("{kind} {}/{n}", round + 1)

@@ -330,10 +330,7 @@ impl Session {
     /// the same steps as `op` otherwise, in the same order (closed store, serial number,
     /// refresh every [`REFRESH_INTERVAL`] operations, retry after a [`Shift`]).
     #[inline(always)]
-    fn op_in_window<T>(
-        &mut self,
-        mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>,
-    ) -> Result<T> {
+    fn op_in_window<T>(&mut self, f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
         if self.inner.is_closed() {
             return Err(Error::Closed);
         }
@@ -341,24 +338,11 @@ impl Session {
         if self.serial % REFRESH_INTERVAL == 0 {
             self.refresh_in_op()?;
         }
-        loop {
-            let Some(mut p) = self.parts() else {
-                return Err(Error::Closed);
-            };
-            match f(&mut p)? {
-                Ok(v) => return Ok(v),
-                Err(Shift) => {
-                    self.shifts += 1;
-                    // The operation becomes the first of the new version: the cut is the
-                    // serial before it.
-                    self.sync(self.serial - 1, true)?;
-                }
-            }
-        }
+        self.run_tries(f)
     }
 
-    /// The periodic refresh inside an operation: the epoch, and finished device
-    /// completions.
+    /// The refresh of a busy session (periodically inside an operation, or
+    /// [`Session::refresh`]): the epoch, and finished device completions.
     #[cold]
     #[inline(never)]
     fn refresh_in_op(&mut self) -> Result<()> {
@@ -386,12 +370,9 @@ impl Session {
         }
         self.serial += 1;
         if self.serial % REFRESH_INTERVAL == 0 {
-            if let Some(live) = &mut self.live {
-                live.guard.refresh();
-            }
-            if let Err(e) = self.inner.hlog.device().poll() {
+            if let Err(e) = self.refresh_in_op() {
                 self.exit();
-                return Err(e.into());
+                return Err(e);
             }
         }
         self.run_op(f)
@@ -401,10 +382,7 @@ impl Session {
     #[cold]
     #[inline(never)]
     fn op_shifted<T>(&mut self, f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
-        self.shifts += 1;
-        // The operation becomes the first of the new version: the cut is the serial before
-        // it.
-        if let Err(e) = self.sync(self.serial - 1, true) {
+        if let Err(e) = self.cross_cut() {
             self.exit();
             return Err(e);
         }
@@ -413,26 +391,31 @@ impl Session {
 
     /// Runs `f` (the session is busy and has its serial number), retrying it after each
     /// [`Shift`], and marks the session idle.
-    fn run_op<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
-        let result = loop {
-            let Some(mut p) = self.parts() else {
-                break Err(Error::Closed);
-            };
-            match f(&mut p) {
-                Ok(Ok(v)) => break Ok(v),
-                Ok(Err(Shift)) => {
-                    self.shifts += 1;
-                    // The operation becomes the first of the new version: the cut is the
-                    // serial before it.
-                    if let Err(e) = self.sync(self.serial - 1, true) {
-                        break Err(e);
-                    }
-                }
-                Err(e) => break Err(e),
-            }
-        };
+    fn run_op<T>(&mut self, f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
+        let result = self.run_tries(f);
         self.exit();
         result
+    }
+
+    /// Runs `f` (the session is busy and has its serial number), crossing the cut and
+    /// retrying after each [`Shift`]; leaves the session busy.
+    fn run_tries<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
+        loop {
+            let Some(mut p) = self.parts() else {
+                return Err(Error::Closed);
+            };
+            match f(&mut p)? {
+                Ok(v) => return Ok(v),
+                Err(Shift) => self.cross_cut()?,
+            }
+        }
+    }
+
+    /// The current operation met a [`Shift`]: it becomes the first of the new version, so
+    /// the session's cut is the serial before it.
+    fn cross_cut(&mut self) -> Result<()> {
+        self.shifts += 1;
+        self.sync(self.serial - 1, true)
     }
 
     /// Marks the session busy; if the checkpoint state changed, follows it (protecting the
@@ -507,12 +490,9 @@ impl Session {
     /// checkpoint does not need it: idle sessions are acknowledged on their behalf).
     pub fn refresh(&mut self) -> Result<()> {
         self.enter()?;
-        if let Some(live) = &mut self.live {
-            live.guard.refresh();
-        }
-        let r = self.inner.hlog.device().poll();
+        let r = self.refresh_in_op();
         self.exit();
-        r.map(|_| ()).map_err(Into::into)
+        r
     }
 
     /// The probe of a per-operation call: the key's hash, with its index bucket prefetched,
@@ -541,17 +521,13 @@ impl Session {
     /// Reads `key`: its value, or `None` if it is missing or deleted. Blocks on the disk reads
     /// it needs (and only on those: other pending operations stay pending).
     pub fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let hash = self.probe_of(key).hash;
+        let probe = self.probe_of(key);
         self.op(|p| {
-            Ok(
-                match read::read(p.inner, p.guard, p.cx, key, Probe::of(hash))? {
-                    ReadOutcome::Done(v) => Ok(v),
-                    ReadOutcome::Disk(addr) => {
-                        Ok(ops::lookup_blocking(p.inner, p.guard, key, addr)?)
-                    }
-                    ReadOutcome::Shift => Err(Shift),
-                },
-            )
+            Ok(match read::read(p.inner, p.guard, p.cx, key, probe)? {
+                ReadOutcome::Done(v) => Ok(v),
+                ReadOutcome::Disk(addr) => Ok(ops::lookup_blocking(p.inner, p.guard, key, addr)?),
+                ReadOutcome::Shift => Err(Shift),
+            })
         })
     }
 
@@ -886,33 +862,31 @@ impl Session {
         key: &[u8],
         ctx: impl FnOnce(Result<Option<Vec<u8>>>) + Send + 'static,
     ) -> Result<Status> {
-        let hash = self.probe_of(key).hash;
+        let probe = self.probe_of(key);
         let mut ctx = Some(ctx);
         self.op(|p| {
-            Ok(
-                match read::read(p.inner, p.guard, p.cx, key, Probe::of(hash))? {
-                    ReadOutcome::Shift => Err(Shift),
-                    ReadOutcome::Done(v) => {
-                        if let Some(ctx) = ctx.take() {
-                            ctx(Ok(v));
-                        }
-                        Ok(Status::Done)
+            Ok(match read::read(p.inner, p.guard, p.cx, key, probe)? {
+                ReadOutcome::Shift => Err(Shift),
+                ReadOutcome::Done(v) => {
+                    if let Some(ctx) = ctx.take() {
+                        ctx(Ok(v));
                     }
-                    ReadOutcome::Disk(addr) => {
-                        let Some(ctx) = ctx.take() else {
-                            return Ok(Ok(Status::Done));
-                        };
-                        let op = PendingOp {
-                            key: key.to_vec(),
-                            hash,
-                            version: p.cx_version(),
-                            kind: Kind::Read(Box::new(ctx)),
-                        };
-                        p.pending.start(&p.inner.hlog, addr, op)?;
-                        Ok(Status::Pending)
-                    }
-                },
-            )
+                    Ok(Status::Done)
+                }
+                ReadOutcome::Disk(addr) => {
+                    let Some(ctx) = ctx.take() else {
+                        return Ok(Ok(Status::Done));
+                    };
+                    let op = PendingOp {
+                        key: key.to_vec(),
+                        hash: probe.hash,
+                        version: p.cx_version(),
+                        kind: Kind::Read(Box::new(ctx)),
+                    };
+                    p.pending.start(&p.inner.hlog, addr, op)?;
+                    Ok(Status::Pending)
+                }
+            })
         })
     }
 
@@ -931,7 +905,7 @@ impl Session {
         rmw: R,
         ctx: impl FnOnce(Result<()>) + Send + 'static,
     ) -> Result<Status> {
-        let hash = self.probe_of(key).hash;
+        let probe = self.probe_of(key);
         let mut ctx = Some(ctx);
         let mut rmw = Some(rmw);
         self.op(|p| {
@@ -939,7 +913,7 @@ impl Session {
                 return Ok(Ok(Status::Done));
             };
             if p.cx.no_pending_writes {
-                let done = rmw_blocking(p, key, Probe::of(hash), input, f)?;
+                let done = rmw_blocking(p, key, probe, input, f)?;
                 if done.is_ok() {
                     if let Some(ctx) = ctx.take() {
                         ctx(Ok(()));
@@ -948,16 +922,7 @@ impl Session {
                 return Ok(done.map(|()| Status::Done));
             }
             Ok(
-                match rmw::rmw(
-                    p.inner,
-                    p.guard,
-                    p.cx,
-                    p.scratch,
-                    key,
-                    Probe::of(hash),
-                    input,
-                    f,
-                )? {
+                match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, probe, input, f)? {
                     Err(Shift) => Err(Shift),
                     Ok(RmwOutcome::Done) => {
                         if let Some(ctx) = ctx.take() {
@@ -971,7 +936,7 @@ impl Session {
                         };
                         let op = PendingOp {
                             key: key.to_vec(),
-                            hash,
+                            hash: probe.hash,
                             version: p.cx_version(),
                             kind: Kind::Rmw {
                                 input: input.to_vec(),

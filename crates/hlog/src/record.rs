@@ -686,8 +686,8 @@ impl<'a> RecordRef<'a> {
     /// as by `update_value`. If another writer does run concurrently, readers may see a
     /// mix of the two values (never anything unsafe).
     ///
-    /// A value of 1 to 8 bytes whose length equals the current one is a single word store
-    /// (readers see the old word or the new one, whole), so the seqlock is left alone.
+    /// A value of at most 8 bytes whose length equals the current one is at most one word
+    /// store (readers see the old word or the new one, whole), so the seqlock is left alone.
     #[inline]
     pub fn update_value_exclusive(&self, value: &[u8]) -> Result<()> {
         if value.len() > self.capacity {
@@ -695,14 +695,11 @@ impl<'a> RecordRef<'a> {
                 "value longer than the record's capacity",
             ));
         }
-        if let Some(w) = self.value_words().first() {
-            let current = (self.words[2].load(Ordering::Relaxed) >> 32) as usize;
-            if value.len() <= 8 && value.len() == current {
-                let mut b = [0u8; 8];
-                b[..value.len()].copy_from_slice(value);
-                w.store(u64::from_le_bytes(b), Ordering::Release);
-                return Ok(());
-            }
+        let current = (self.words[2].load(Ordering::Relaxed) >> 32) as usize;
+        if value.len() <= 8 && value.len() == current {
+            // One word (zero-padded), or none for an empty value.
+            store_bytes(self.value_words(), value);
+            return Ok(());
         }
         let seq = &self.words[1];
         let w = seq.load(Ordering::Relaxed);
