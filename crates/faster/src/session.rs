@@ -398,7 +398,9 @@ impl Session {
     }
 
     /// Runs `f` (the session is busy and has its serial number), crossing the cut and
-    /// retrying after each [`Shift`]; leaves the session busy.
+    /// retrying after each [`Shift`]; leaves the session busy. Inlined: it is the body of
+    /// every operation in a batch window ([`Session::op_in_window`]).
+    #[inline(always)]
     fn run_tries<T>(&mut self, mut f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>) -> Result<T> {
         loop {
             let Some(mut p) = self.parts() else {
