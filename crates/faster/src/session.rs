@@ -512,7 +512,7 @@ impl Session {
     /// in a page, [`Error::Closed`], and the layers' errors (for example a failed flush that
     /// keeps the log from evicting).
     pub fn upsert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.upsert_hashed(key, self.probe_of(key), value)
+        self.upsert_hashed::<true>(key, self.probe_of(key), value)
     }
 
     /// Deletes `key` (a no-op if it has no value). Never waits for disk reads.
@@ -558,19 +558,32 @@ impl Session {
     /// ```
     #[inline]
     pub fn read_with<T>(&mut self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> T) -> Result<T> {
-        self.read_hashed_with(key, self.probe_of(key), f)
+        self.read_hashed_with::<true, _>(key, self.probe_of(key), f)
     }
 
     /// Read-modify-write of `key` with `input` through `rmw` (see [`Rmw`]). Blocks on the disk
     /// reads it needs.
     pub fn rmw<R: Rmw + ?Sized>(&mut self, key: &[u8], input: &[u8], rmw: &R) -> Result<()> {
-        self.rmw_hashed(key, self.probe_of(key), input, rmw)
+        self.rmw_hashed::<true, _>(key, self.probe_of(key), input, rmw)
     }
 
-    /// [`Session::upsert`] of a key whose hash is known.
+    /// [`Session::upsert`] of a key whose hash is known. `INLINE`: the operation's body is
+    /// inlined here (a per-operation call, or a batch of one kind), or called out of line
+    /// (a mixed batch, see [`Session::batch`]).
     #[inline]
-    fn upsert_hashed(&mut self, key: &[u8], probe: Probe<'_>, value: &[u8]) -> Result<()> {
-        self.op(|p| write::upsert(p.inner, p.guard, p.cx, key, probe, value))
+    fn upsert_hashed<const INLINE: bool>(
+        &mut self,
+        key: &[u8],
+        probe: Probe<'_>,
+        value: &[u8],
+    ) -> Result<()> {
+        self.op(|p| {
+            if INLINE {
+                write::upsert(p.inner, p.guard, p.cx, key, probe, value)
+            } else {
+                write::upsert_call(p.inner, p.guard, p.cx, key, probe, value)
+            }
+        })
     }
 
     /// [`Session::delete`] of a key whose hash is known.
@@ -581,9 +594,9 @@ impl Session {
 
     /// [`Session::read`] of a key whose hash is known, handing the value to `out` as a
     /// borrowed slice (copied into the session's scratch buffer, or read from disk) instead
-    /// of a new vector.
+    /// of a new vector. `INLINE` as for [`Session::upsert_hashed`].
     #[inline]
-    fn read_hashed_with<T>(
+    fn read_hashed_with<const INLINE: bool, T>(
         &mut self,
         key: &[u8],
         probe: Probe<'_>,
@@ -597,7 +610,11 @@ impl Session {
         }
         let got = self.op(|p| {
             Ok(
-                match read::read_into(p.inner, p.guard, p.cx, key, probe, p.scratch)? {
+                match if INLINE {
+                    read::read_into(p.inner, p.guard, p.cx, key, probe, p.scratch)?
+                } else {
+                    read::read_into_call(p.inner, p.guard, p.cx, key, probe, p.scratch)?
+                } {
                     ReadInto::Found => Ok(Got::Scratch),
                     ReadInto::Small(bytes, len) => Ok(Got::Small(bytes, len)),
                     ReadInto::Missing => Ok(Got::Owned(None)),
@@ -617,14 +634,14 @@ impl Session {
 
     /// [`Session::rmw`] of a key whose hash is known.
     #[inline]
-    fn rmw_hashed<R: Rmw + ?Sized>(
+    fn rmw_hashed<const INLINE: bool, R: Rmw + ?Sized>(
         &mut self,
         key: &[u8],
         probe: Probe<'_>,
         input: &[u8],
         rmw: &R,
     ) -> Result<()> {
-        self.op(|p| rmw_blocking(p, key, probe, input, rmw))
+        self.op(|p| rmw_blocking::<INLINE, R>(p, key, probe, input, rmw))
     }
 
     /// Reads every key of `keys`, in order, calling `out(i, value)` for `keys[i]` (`None`:
@@ -664,7 +681,7 @@ impl Session {
         self.pipeline(
             keys.len(),
             |i| keys[i].as_ref(),
-            |s, i, probe| s.read_hashed_with(keys[i].as_ref(), probe, |v| out(i, v)),
+            |s, i, probe| s.read_hashed_with::<true, _>(keys[i].as_ref(), probe, |v| out(i, v)),
         )
     }
 
@@ -691,7 +708,7 @@ impl Session {
             |i| items[i].0.as_ref(),
             |s, i, probe| {
                 let (k, v) = &items[i];
-                s.upsert_hashed(k.as_ref(), probe, v.as_ref())
+                s.upsert_hashed::<true>(k.as_ref(), probe, v.as_ref())
             },
         )
     }
@@ -734,7 +751,7 @@ impl Session {
             |i| items[i].0.as_ref(),
             |s, i, probe| {
                 let (k, input) = &items[i];
-                s.rmw_hashed(k.as_ref(), probe, input.as_ref(), rmw)
+                s.rmw_hashed::<true, _>(k.as_ref(), probe, input.as_ref(), rmw)
             },
         )
     }
@@ -776,9 +793,9 @@ impl Session {
             ops.len(),
             |i| ops[i].key(),
             |s, i, probe| match ops[i] {
-                BatchOp::Read(k) => s.read_hashed_with(k, probe, |v| out(i, v)),
-                BatchOp::Upsert(k, v) => s.upsert_hashed(k, probe, v),
-                BatchOp::Rmw(k, input) => s.rmw_hashed(k, probe, input, rmw),
+                BatchOp::Read(k) => s.read_hashed_with::<false, _>(k, probe, |v| out(i, v)),
+                BatchOp::Upsert(k, v) => s.upsert_hashed::<false>(k, probe, v),
+                BatchOp::Rmw(k, input) => s.rmw_hashed::<false, _>(k, probe, input, rmw),
                 BatchOp::Delete(k) => s.delete_hashed(k, probe),
             },
         )
@@ -915,7 +932,7 @@ impl Session {
                 return Ok(Ok(Status::Done));
             };
             if p.cx.no_pending_writes {
-                let done = rmw_blocking(p, key, probe, input, f)?;
+                let done = rmw_blocking::<false, _>(p, key, probe, input, f)?;
                 if done.is_ok() {
                     if let Some(ctx) = ctx.take() {
                         ctx(Ok(()));
@@ -987,15 +1004,22 @@ impl Parts<'_> {
     }
 }
 
-/// Runs an RMW to its end, blocking on the disk reads it needs.
-fn rmw_blocking<R: Rmw + ?Sized>(
+/// Runs an RMW to its end, blocking on the disk reads it needs. `INLINE`: the in-memory
+/// part ([`rmw::rmw`]) is inlined here, or called out of line (see
+/// [`Session::upsert_hashed`]).
+fn rmw_blocking<const INLINE: bool, R: Rmw + ?Sized>(
     p: &mut Parts<'_>,
     key: &[u8],
     probe: Probe<'_>,
     input: &[u8],
     f: &R,
 ) -> Result<Flow<()>> {
-    let mut outcome = match rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, probe, input, f)? {
+    let first = if INLINE {
+        rmw::rmw(p.inner, p.guard, p.cx, p.scratch, key, probe, input, f)?
+    } else {
+        rmw::rmw_call(p.inner, p.guard, p.cx, p.scratch, key, probe, input, f)?
+    };
+    let mut outcome = match first {
         Ok(o) => o,
         Err(Shift) => return Ok(Err(Shift)),
     };

@@ -688,8 +688,21 @@ impl<'a> RecordRef<'a> {
     ///
     /// A value of at most 8 bytes whose length equals the current one is at most one word
     /// store (readers see the old word or the new one, whole), so the seqlock is left alone.
-    #[inline]
+    /// That case of an 8-byte value is inlined into the caller; the rest is a call.
+    #[inline(always)]
     pub fn update_value_exclusive(&self, value: &[u8]) -> Result<()> {
+        if let (Ok(b), Some(w)) = (<[u8; 8]>::try_from(value), self.value_words().first()) {
+            if (self.words[2].load(Ordering::Relaxed) >> 32) == 8 {
+                // The current value has 8 bytes too (so the capacity is at least 8).
+                w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+        self.update_value_exclusive_general(value)
+    }
+    /// [`RecordRef::update_value_exclusive`] past its inlined case.
+    #[inline(never)]
+    fn update_value_exclusive_general(&self, value: &[u8]) -> Result<()> {
         if value.len() > self.capacity {
             return Err(HlogError::InvalidArgument(
                 "value longer than the record's capacity",

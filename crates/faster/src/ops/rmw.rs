@@ -34,8 +34,27 @@ enum Step {
     Retry,
 }
 
-/// Runs the RMW as far as memory allows.
+/// [`rmw`] as a call, for the mixed batch pipeline (see [`super::read::read_into_call`]) and
+/// rare paths.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
+pub(crate) fn rmw_call<R: Rmw + ?Sized>(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    cx: Cx,
+    scratch: &mut Vec<u8>,
+    key: &[u8],
+    probe: Probe<'_>,
+    input: &[u8],
+    f: &R,
+) -> Result<Flow<RmwOutcome>> {
+    rmw(inner, guard, cx, scratch, key, probe, input, f)
+}
+
+/// Runs the RMW as far as memory allows. Inlined into its callers, like
+/// [`super::read::read_into`] ([`rmw_call`] is the out-of-line form).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
 pub(crate) fn rmw<R: Rmw + ?Sized>(
     inner: &Inner,
     guard: &mut SessionGuard,

@@ -12,7 +12,9 @@ use crate::store::Inner;
 
 /// Sets `key` to `value`: in place if the key's newest record is mutable, unsealed, not a
 /// tombstone, large enough and of the session's version while a checkpoint needs that;
-/// otherwise appends a new record.
+/// otherwise appends a new record. Inlined into its callers, like [`super::read::read_into`]
+/// (and [`upsert_call`] is the out-of-line form for mixed batches).
+#[inline(always)]
 pub(crate) fn upsert(
     inner: &Inner,
     guard: &mut SessionGuard,
@@ -49,6 +51,19 @@ pub(crate) fn upsert(
             return Ok(Ok(()));
         }
     }
+}
+
+/// [`upsert`] as a call, for the mixed batch pipeline (see [`super::read::read_into_call`]).
+#[inline(never)]
+pub(crate) fn upsert_call(
+    inner: &Inner,
+    guard: &mut SessionGuard,
+    cx: Cx,
+    key: &[u8],
+    probe: Probe<'_>,
+    value: &[u8],
+) -> Result<Flow<()>> {
+    upsert(inner, guard, cx, key, probe, value)
 }
 
 /// Deletes `key`: sets the tombstone bit in place if its newest record is mutable, unsealed
