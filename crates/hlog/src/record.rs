@@ -870,9 +870,30 @@ mod tests {
         assert_eq!(r.value(), b"xyz");
         assert_eq!(to_bytes(&w[5..6]), b"xyz\0\0\0\0\0", "padded with zeros");
         assert_eq!(seq(), before + 2);
+        r.update_value_exclusive(b"ABCDEFGH").unwrap();
+        assert_eq!(r.value(), b"ABCDEFGH");
+        assert_eq!(
+            seq(),
+            before + 4,
+            "8 bytes over 3: the length changes, the seqlock"
+        );
+        r.update_value_exclusive(b"abcdefgh").unwrap();
+        assert_eq!(r.value(), b"abcdefgh");
+        assert_eq!(seq(), before + 4, "8 bytes over 8: one word");
         r.update_value_exclusive(b"0123456789").unwrap();
         assert_eq!(r.value(), b"0123456789");
-        assert_eq!(seq(), before + 4, "more than one word: the seqlock");
+        assert_eq!(seq(), before + 6, "more than one word: the seqlock");
+        r.update_value_exclusive(b"01234567").unwrap();
+        assert_eq!(r.value(), b"01234567");
+        assert_eq!(seq(), before + 8, "8 bytes over 10: the seqlock");
+
+        // No value word at all: an 8-byte value does not fit.
+        let empty = NewRecord::new(b"k", b"");
+        let w0 = words(empty.size().unwrap() as usize / 8);
+        write_record(&w0, &empty);
+        let r0 = RecordRef::parse(Address::new(64).unwrap(), &w0).unwrap();
+        assert!(r0.update_value_exclusive(b"12345678").is_err());
+        assert_eq!(r0.value(), b"");
     }
 
     #[test]
