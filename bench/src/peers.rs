@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::workload::Op;
+use crate::workload::{Op, OpStream, Workload};
 use dashmap::DashMap;
 use faster::{AddU64, BatchOp, Config, FasterKv, LogDevice, Session};
 use xxhash_rust::xxh3::Xxh3Builder;
@@ -28,7 +28,7 @@ pub trait System: Sync {
     /// A handle for the calling thread (for the store, a new [`Session`]).
     fn worker(&self) -> Self::Worker<'_>;
     /// Whether the runner should hand the worker whole chunks through
-    /// [`Worker::mixed_many`] instead of one operation at a time.
+    /// [`Worker::mixed_entries`] instead of one operation at a time.
     fn batched(&self) -> bool {
         false
     }
@@ -47,14 +47,18 @@ pub trait Worker {
     fn upsert(&mut self, key: u64, value: u64);
     /// Adds `delta` to the `u64` counter of `key` (a missing key starts at 0).
     fn rmw_add(&mut self, key: u64, delta: u64);
-    /// Runs `ops` — (operation, key, value for an upsert; an RMW adds 1) — in order and
-    /// returns how many reads found their key (default: one by one).
-    fn mixed_many(&mut self, ops: &[(Op, u64, u64)]) -> u64 {
+    /// Runs the operations of the stream `entries` of `workload` in order — entry `j` is
+    /// decoded by [`OpStream::decode`] and [`Workload::op`]; an upsert sets the value
+    /// `first_value + j`, an RMW adds 1 — and returns how many reads found their key
+    /// (default: one by one). A batched worker turns the entries into its batch directly,
+    /// so that the conversion costs as little as possible of the measured time.
+    fn mixed_entries(&mut self, workload: Workload, entries: &[u64], first_value: u64) -> u64 {
         let mut hits = 0;
-        for &(op, k, v) in ops {
-            match op {
+        for (j, &entry) in entries.iter().enumerate() {
+            let (k, choice) = OpStream::decode(entry);
+            match workload.op(choice) {
                 Op::Read => hits += u64::from(self.read(k).is_some()),
-                Op::Upsert => self.upsert(k, v),
+                Op::Upsert => self.upsert(k, first_value + j as u64),
                 Op::Rmw => self.rmw_add(k, 1),
             }
         }
@@ -278,7 +282,7 @@ pub struct FasterBatchStore(pub FasterStore);
 #[derive(Debug)]
 pub struct FasterBatchWorker {
     session: Session,
-    items: Vec<([u8; 8], [u8; 8])>,
+    items: Vec<(Op, [u8; 8], [u8; 8])>,
 }
 
 impl System for FasterBatchStore {
@@ -325,17 +329,19 @@ impl Worker for FasterBatchWorker {
             .expect("store rmw failed");
     }
 
-    fn mixed_many(&mut self, ops: &[(Op, u64, u64)]) -> u64 {
+    fn mixed_entries(&mut self, workload: Workload, entries: &[u64], first_value: u64) -> u64 {
         const ONE: [u8; 8] = 1u64.to_le_bytes();
         self.items.clear();
-        self.items.extend(
-            ops.iter()
-                .map(|&(_, k, v)| (k.to_le_bytes(), v.to_le_bytes())),
-        );
-        let batch: Vec<BatchOp<'_>> = ops
+        self.items
+            .extend(entries.iter().enumerate().map(|(j, &entry)| {
+                let (k, choice) = OpStream::decode(entry);
+                let v = first_value + j as u64;
+                (workload.op(choice), k.to_le_bytes(), v.to_le_bytes())
+            }));
+        let batch: Vec<BatchOp<'_>> = self
+            .items
             .iter()
-            .zip(&self.items)
-            .map(|(&(op, _, _), (k, v))| match op {
+            .map(|(op, k, v)| match op {
                 Op::Read => BatchOp::Read(k),
                 Op::Upsert => BatchOp::Upsert(k, v),
                 Op::Rmw => BatchOp::Rmw(k, &ONE),

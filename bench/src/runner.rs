@@ -490,42 +490,30 @@ fn next_chunk<'a>(entries: &'a [u64], i: &mut usize) -> &'a [u64] {
     chunk
 }
 
-/// A buffer for handing a batched worker each chunk as one mixed batch, in stream order.
-#[derive(Default)]
-struct Runs {
-    ops: Vec<(Op, u64, u64)>,
-}
-
-impl Runs {
-    /// Runs `chunk` as one batch. Its time divided by its length is the chunk's latency
-    /// sample (a batched operation has no latency of its own).
-    fn run_chunk<W: Worker>(
-        &mut self,
-        w: &mut W,
-        workload: Workload,
-        chunk: &[u64],
-        st: &mut ThreadStats,
-        hist: &mut Histogram<u64>,
-    ) {
-        self.ops.clear();
-        // Counted by kind without a branch on it: the kinds are random in a mixed workload,
-        // and a mispredicted branch per operation here would be charged to the store.
-        let mut counts = [0u64; 3];
-        for (j, &entry) in chunk.iter().enumerate() {
-            let (key, choice) = OpStream::decode(entry);
-            let op = workload.op(choice);
-            counts[op as usize] += 1;
-            self.ops.push((op, key, st.ops + j as u64));
-        }
-        st.reads += counts[Op::Read as usize];
-        st.upserts += counts[Op::Upsert as usize];
-        st.rmws += counts[Op::Rmw as usize];
-        let t = Instant::now();
-        st.read_hits += w.mixed_many(&self.ops);
-        let per_op = t.elapsed().as_nanos() as u64 / chunk.len().max(1) as u64;
-        hist.saturating_record(per_op.max(1));
-        st.ops += chunk.len() as u64;
+/// Runs `chunk` through a batched worker as one mixed batch, in stream order
+/// ([`Worker::mixed_entries`]). Its time divided by its length is the chunk's latency sample
+/// (a batched operation has no latency of its own).
+fn run_chunk<W: Worker>(
+    w: &mut W,
+    workload: Workload,
+    chunk: &[u64],
+    st: &mut ThreadStats,
+    hist: &mut Histogram<u64>,
+) {
+    // Counted by kind without a branch on it: the kinds are random in a mixed workload, and
+    // a mispredicted branch per operation here would be charged to the store.
+    let mut counts = [0u64; 3];
+    for &entry in chunk {
+        counts[workload.op(OpStream::decode(entry).1) as usize] += 1;
     }
+    st.reads += counts[Op::Read as usize];
+    st.upserts += counts[Op::Upsert as usize];
+    st.rmws += counts[Op::Rmw as usize];
+    let t = Instant::now();
+    st.read_hits += w.mixed_entries(workload, chunk, st.ops);
+    let per_op = t.elapsed().as_nanos() as u64 / chunk.len().max(1) as u64;
+    hist.saturating_record(per_op.max(1));
+    st.ops += chunk.len() as u64;
 }
 
 /// Runs one cell: `threads` threads (thread `i` replays `streams[i]` from its start) for
@@ -633,11 +621,10 @@ pub fn run_timed<S: System>(
                 let mut i = 0usize;
                 barrier.wait();
                 let start = Instant::now();
-                let mut runs = Runs::default();
                 while !stop.load(Ordering::Relaxed) {
                     if sys.batched() {
                         let chunk = next_chunk(entries, &mut i);
-                        runs.run_chunk(&mut w, workload, chunk, &mut st, &mut hist);
+                        run_chunk(&mut w, workload, chunk, &mut st, &mut hist);
                         continue;
                     }
                     for c in 0..CHUNK {
