@@ -605,7 +605,7 @@ impl Session {
         /// Where the value ended up.
         enum Got {
             Scratch,
-            Small([u8; 8], usize),
+            Small(u64, usize),
             Owned(Option<Vec<u8>>),
         }
         let got = self.op(|p| {
@@ -616,7 +616,7 @@ impl Session {
                     read::read_into_call(p.inner, p.guard, p.cx, key, probe, p.scratch)?
                 } {
                     ReadInto::Found => Ok(Got::Scratch),
-                    ReadInto::Small(bytes, len) => Ok(Got::Small(bytes, len)),
+                    ReadInto::Small(word, len) => Ok(Got::Small(word, len)),
                     ReadInto::Missing => Ok(Got::Owned(None)),
                     ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
                         p.inner, p.guard, key, addr,
@@ -627,7 +627,7 @@ impl Session {
         })?;
         Ok(match got {
             Got::Scratch => out(Some(&self.scratch)),
-            Got::Small(bytes, len) => out(Some(&bytes[..len])),
+            Got::Small(word, len) => out(Some(&word.to_le_bytes()[..len])),
             Got::Owned(v) => out(v.as_deref()),
         })
     }

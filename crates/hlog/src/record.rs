@@ -621,16 +621,21 @@ impl<'a> RecordRef<'a> {
             load_bytes(self.value_words(), len, out);
         });
     }
-    /// A consistent copy of a value of at most 8 bytes, without a buffer: the bytes (the
-    /// first `len` of the array) and `len`; `None` if the record's value capacity exceeds
-    /// 8 bytes (use [`RecordRef::read_value_into`]). The same seqlock read.
+    /// A consistent copy of a value of at most 8 bytes, without a buffer: its word (the
+    /// value is the first `len` of the word's little-endian bytes, zero-padded) and `len`;
+    /// `None` if the record's value capacity exceeds 8 bytes (use
+    /// [`RecordRef::read_value_into`]). The same seqlock read.
+    ///
+    /// A word rather than a byte array, so that callers pass it on in one register or one
+    /// 8-byte store (LLVM split the array into narrower stores, which then stalled the
+    /// 8-byte load that read it back).
     #[inline]
-    pub fn read_small_value(&self) -> Option<([u8; 8], usize)> {
+    pub fn read_small_value(&self) -> Option<(u64, usize)> {
         if self.capacity > 8 {
             return None;
         }
         let w = self.value_words().first()?;
-        Some(self.seq_read(|len| (w.load(Ordering::Relaxed).to_le_bytes(), len)))
+        Some(self.seq_read(|len| (w.load(Ordering::Relaxed), len)))
     }
     /// The value, copied consistently (see [`RecordRef::read_value_into`]).
     pub fn value(&self) -> Vec<u8> {
@@ -826,11 +831,12 @@ mod tests {
         let w = words(size / 8);
         write_record(&w, &rec);
         let r = RecordRef::parse(Address::new(64).unwrap(), &w).unwrap();
-        let (bytes, len) = r.read_small_value().unwrap();
-        assert_eq!(&bytes[..len], b"12345");
+        let (word, len) = r.read_small_value().unwrap();
+        assert_eq!(&word.to_le_bytes()[..len], b"12345");
         r.update_value(b"xy").unwrap();
-        let (bytes, len) = r.read_small_value().unwrap();
-        assert_eq!(&bytes[..len], b"xy");
+        let (word, len) = r.read_small_value().unwrap();
+        assert_eq!(&word.to_le_bytes()[..len], b"xy");
+        assert_eq!(word, u64::from_le_bytes(*b"xy\0\0\0\0\0\0"), "zero-padded");
 
         let big = NewRecord::new(b"k", b"12345").with_capacity(16);
         let w = words(big.size().unwrap() as usize / 8);

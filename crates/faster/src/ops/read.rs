@@ -20,9 +20,9 @@ pub(crate) enum ReadOutcome {
 pub(crate) enum ReadInto {
     /// The key has a value: it is in the caller's buffer.
     Found,
-    /// The key has a value of at most 8 bytes: the first `.1` bytes of `.0` (the caller's
-    /// buffer is untouched).
-    Small([u8; 8], usize),
+    /// The key has a value of at most 8 bytes: the first `.1` of the little-endian bytes of
+    /// `.0` (the caller's buffer is untouched; see [`faster_hlog::RecordRef::read_small_value`]).
+    Small(u64, usize),
     /// The key is missing or deleted.
     Missing,
     /// The chain continues on disk at this address.
@@ -43,7 +43,7 @@ pub(crate) fn read(
     let mut value = Vec::new();
     Ok(match read_into(inner, guard, cx, key, probe, &mut value)? {
         ReadInto::Found => ReadOutcome::Done(Some(value)),
-        ReadInto::Small(bytes, len) => ReadOutcome::Done(Some(bytes[..len].to_vec())),
+        ReadInto::Small(word, len) => ReadOutcome::Done(Some(word.to_le_bytes()[..len].to_vec())),
         ReadInto::Missing => ReadOutcome::Done(None),
         ReadInto::Disk(addr) => ReadOutcome::Disk(addr),
         ReadInto::Shift => ReadOutcome::Shift,
@@ -77,8 +77,8 @@ pub(crate) fn read_into(
                     ReadInto::Shift
                 } else if r.header().is_tombstone() {
                     ReadInto::Missing
-                } else if let Some((bytes, len)) = r.read_small_value() {
-                    ReadInto::Small(bytes, len)
+                } else if let Some((word, len)) = r.read_small_value() {
+                    ReadInto::Small(word, len)
                 } else {
                     // One allocation for a new buffer, none for a reused one that is large
                     // enough (the copy would otherwise grow it word by word).
