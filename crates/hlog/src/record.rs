@@ -858,40 +858,28 @@ mod tests {
         let r = RecordRef::parse(Address::new(64).unwrap(), &w).unwrap();
         let seq = || w[1].load(Ordering::Relaxed) >> 32;
         let before = seq();
-        r.update_value_exclusive(b"abcdefgh").unwrap();
-        assert_eq!(r.value(), b"abcdefgh");
-        assert_eq!(
-            seq(),
-            before,
-            "same length, one word: the seqlock is untouched"
+        // Each update: the value read back, and how far the seqlock has moved since `before`.
+        let step = |value: &[u8], seq_moved: u64, why: &str| {
+            r.update_value_exclusive(value).unwrap();
+            assert_eq!(r.value(), value, "{why}");
+            assert_eq!(seq(), before + seq_moved, "{why}");
+        };
+        step(
+            b"abcdefgh",
+            0,
+            "same length, one word: the seqlock is untouched",
         );
-        r.update_value_exclusive(b"abc").unwrap();
-        assert_eq!(r.value(), b"abc");
-        assert_eq!(
-            seq(),
-            before + 2,
-            "a length change goes through the seqlock"
-        );
-        r.update_value_exclusive(b"xyz").unwrap();
-        assert_eq!(r.value(), b"xyz");
+        step(b"abc", 2, "a length change goes through the seqlock");
+        step(b"xyz", 2, "same length, one word");
         assert_eq!(to_bytes(&w[5..6]), b"xyz\0\0\0\0\0", "padded with zeros");
-        assert_eq!(seq(), before + 2);
-        r.update_value_exclusive(b"ABCDEFGH").unwrap();
-        assert_eq!(r.value(), b"ABCDEFGH");
-        assert_eq!(
-            seq(),
-            before + 4,
-            "8 bytes over 3: the length changes, the seqlock"
+        step(
+            b"ABCDEFGH",
+            4,
+            "8 bytes over 3: the length changes, the seqlock",
         );
-        r.update_value_exclusive(b"abcdefgh").unwrap();
-        assert_eq!(r.value(), b"abcdefgh");
-        assert_eq!(seq(), before + 4, "8 bytes over 8: one word");
-        r.update_value_exclusive(b"0123456789").unwrap();
-        assert_eq!(r.value(), b"0123456789");
-        assert_eq!(seq(), before + 6, "more than one word: the seqlock");
-        r.update_value_exclusive(b"01234567").unwrap();
-        assert_eq!(r.value(), b"01234567");
-        assert_eq!(seq(), before + 8, "8 bytes over 10: the seqlock");
+        step(b"abcdefgh", 4, "8 bytes over 8: one word");
+        step(b"0123456789", 6, "more than one word: the seqlock");
+        step(b"01234567", 8, "8 bytes over 10: the seqlock");
 
         // No value word at all: an 8-byte value does not fit.
         let empty = NewRecord::new(b"k", b"");
