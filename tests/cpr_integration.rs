@@ -183,24 +183,35 @@ fn the_session_swaps_contexts_at_its_cut() {
 
 #[test]
 fn version_v_plus_1_never_updates_a_version_v_record_in_place() {
+    version_rule(b"hot");
+}
+
+/// The same with an 8-byte key and 8-byte values: the store's fast paths must keep the rule.
+#[test]
+fn version_v_plus_1_never_updates_a_version_v_record_in_place_8_byte_key() {
+    version_rule(b"hot-key8");
+}
+
+/// Version `v + 1` copies a version-`v` record of `hot` instead of updating it in place.
+fn version_rule(hot: &[u8]) {
     let dir = tempfile::tempdir().unwrap();
     let store = FasterKv::open(config(dir.path())).unwrap();
     fill(&store);
     let mut s = store.start_session();
-    s.upsert(b"hot", &1u64.to_le_bytes()).unwrap();
-    s.upsert(b"hot", &2u64.to_le_bytes()).unwrap(); // in place at rest
+    s.upsert(hot, &1u64.to_le_bytes()).unwrap();
+    s.upsert(hot, &2u64.to_le_bytes()).unwrap(); // in place at rest
     s.rmw(b"n", &1u64.to_le_bytes(), &AddU64).unwrap();
-    assert_eq!(records(&store, b"hot"), [(1, 2u64.to_le_bytes().to_vec())]);
+    assert_eq!(records(&store, hot), [(1, 2u64.to_le_bytes().to_vec())]);
     let (mut h, _) = holder(&store);
     let handle = store.checkpoint().unwrap();
     refresh_until(&store, &mut h, Phase::WaitPending);
     // `s` works in version 2 now; the version-1 records must stay as the checkpoint saw them.
-    s.upsert(b"hot", &3u64.to_le_bytes()).unwrap();
-    s.upsert(b"hot", &4u64.to_le_bytes()).unwrap(); // the version-2 copy is updated in place
+    s.upsert(hot, &3u64.to_le_bytes()).unwrap();
+    s.upsert(hot, &4u64.to_le_bytes()).unwrap(); // the version-2 copy is updated in place
     s.rmw(b"n", &1u64.to_le_bytes(), &AddU64).unwrap();
     s.delete(b"a-missing-key").unwrap();
     assert_eq!(
-        records(&store, b"hot"),
+        records(&store, hot),
         [
             (1, 2u64.to_le_bytes().to_vec()),
             (2, 4u64.to_le_bytes().to_vec())
@@ -217,10 +228,10 @@ fn version_v_plus_1_never_updates_a_version_v_record_in_place() {
     handle.wait().unwrap();
     // The fold-over made the whole log read-only: the next update copies once more, and
     // the copy (mutable, at rest) is updated in place as usual.
-    s.upsert(b"hot", &5u64.to_le_bytes()).unwrap();
-    s.upsert(b"hot", &6u64.to_le_bytes()).unwrap();
-    assert_eq!(records(&store, b"hot").len(), 3);
-    assert_eq!(s.read(b"hot").unwrap(), Some(6u64.to_le_bytes().to_vec()));
+    s.upsert(hot, &5u64.to_le_bytes()).unwrap();
+    s.upsert(hot, &6u64.to_le_bytes()).unwrap();
+    assert_eq!(records(&store, hot).len(), 3);
+    assert_eq!(s.read(hot).unwrap(), Some(6u64.to_le_bytes().to_vec()));
 }
 
 #[test]

@@ -4,12 +4,18 @@
 //! Session `sid`'s operation with serial `n` is, by `n % 4`:
 //! * `0`: an RMW (`AddU64`, +1) of the session's counter key `c<sid>`;
 //! * `1`, `2`: an upsert of the unique key `u<sid><n>` with value [`value`]`(n)`;
-//! * `3`: an upsert of the session's overwritten key `l<sid>` with value `value(n)`.
+//! * `3`: an upsert of the session's overwritten key `l<sid>` with value
+//!   [`last_value`]`(n)`.
 //!
 //! After recovering a checkpoint where the session's cut is `t` ([`verify_session`]): every
 //! unique key with `n <= t` holds `value(n)` and none with `n > t` exists, the counter
-//! equals the number of `n <= t` with `n % 4 == 0`, and `l<sid>` holds `value` of the
+//! equals the number of `n <= t` with `n % 4 == 0`, and `l<sid>` holds `last_value` of the
 //! largest such `n` with `n % 4 == 3`.
+//!
+//! The counter and overwritten keys are 8 bytes long, and so are the overwritten key's
+//! values: those operations take the store's fast paths for 8-byte keys and values (in-place
+//! updates across checkpoints, the case CPR versions guard). Unique keys (17 bytes) and their
+//! values (32 bytes) take the general paths, so the workload checks both.
 
 use faster::{AddU64, BatchOp, Session};
 
@@ -29,18 +35,27 @@ pub fn unique_key(sid: u64, n: u64) -> Vec<u8> {
     k
 }
 
-/// The counter key of session `sid`.
-pub fn counter_key(sid: u64) -> Vec<u8> {
-    let mut k = vec![b'c'];
-    k.extend_from_slice(&sid.to_le_bytes());
+/// An 8-byte key of session `sid`: `prefix`, then the low 7 bytes of `sid` (session ids
+/// count up from 1, far below `2^56`).
+fn short_key(prefix: u8, sid: u64) -> Vec<u8> {
+    let mut k = vec![prefix];
+    k.extend_from_slice(&sid.to_le_bytes()[..7]);
     k
 }
 
-/// The overwritten key of session `sid`.
+/// The counter key of session `sid` (8 bytes).
+pub fn counter_key(sid: u64) -> Vec<u8> {
+    short_key(b'c', sid)
+}
+
+/// The overwritten key of session `sid` (8 bytes).
 pub fn last_key(sid: u64) -> Vec<u8> {
-    let mut k = vec![b'l'];
-    k.extend_from_slice(&sid.to_le_bytes());
-    k
+    short_key(b'l', sid)
+}
+
+/// The value written to the overwritten key by operation `n`: `n`, 8 bytes.
+pub fn last_value(n: u64) -> Vec<u8> {
+    n.to_le_bytes().to_vec()
 }
 
 /// The value written by operation `n`: `n` and a filler of 24 bytes.
@@ -56,7 +71,7 @@ pub fn step(s: &mut Session) -> faster::Result<()> {
     let sid = s.id().as_u64();
     match n % 4 {
         0 => s.rmw(&counter_key(sid), &1u64.to_le_bytes(), &AddU64),
-        3 => s.upsert(&last_key(sid), &value(n)),
+        3 => s.upsert(&last_key(sid), &last_value(n)),
         _ => s.upsert(&unique_key(sid, n), &value(n)),
     }
 }
@@ -70,7 +85,7 @@ pub fn step_batch(s: &mut Session, len: u64) -> faster::Result<()> {
     let items: Vec<(u64, Vec<u8>, Vec<u8>)> = (first..first + len)
         .map(|n| match n % 4 {
             0 => (n, counter_key(sid), Vec::new()),
-            3 => (n, last_key(sid), value(n)),
+            3 => (n, last_key(sid), last_value(n)),
             _ => (n, unique_key(sid, n), value(n)),
         })
         .collect();
@@ -113,7 +128,7 @@ pub fn verify_session(s: &mut Session, sid: u64, t: u64, issued: u64) -> Result<
         ));
     }
     let last = s.read(&last_key(sid))?;
-    let want = (t >= 3).then(|| value(t - (t + 1) % 4));
+    let want = (t >= 3).then(|| last_value(t - (t + 1) % 4));
     if last != want {
         return violated(format!(
             "overwritten key holds {last:?}, but the cut {t} wrote {want:?} last"

@@ -14,7 +14,7 @@ use crate::batch::BatchOp;
 use crate::error::{Error, Result};
 use crate::ops::read::{self, ReadInto, ReadOutcome};
 use crate::ops::rmw::{self, RmwOutcome};
-use crate::ops::{self, Chase, Cx, Flow, Probe, SessionGuard, Shift, write};
+use crate::ops::{self, Chase, Cx, Flow, Probe, SessionGuard, Shift, fast, write};
 use crate::pending::{Kind, Pending, PendingOp};
 use crate::rmw::Rmw;
 use crate::store::Inner;
@@ -577,6 +577,21 @@ impl Session {
         probe: Probe<'_>,
         value: &[u8],
     ) -> Result<()> {
+        if let (Ok(k), Ok(v)) = (<[u8; 8]>::try_from(key), <[u8; 8]>::try_from(value)) {
+            // 8-byte key and value: the fast path, and the general one out of line.
+            // `inline(always)`: LLVM otherwise keeps the closure out of line (it is called
+            // from the slow paths too), with a call and its captures built on the stack.
+            return self.op(
+                #[inline(always)]
+                |p| {
+                    if fast::upsert_word8(p.inner, p.guard, p.cx, k, probe, v) {
+                        Ok(Ok(()))
+                    } else {
+                        write::upsert_call(p.inner, p.guard, p.cx, key, probe, value)
+                    }
+                },
+            );
+        }
         self.op(|p| {
             if INLINE {
                 write::upsert(p.inner, p.guard, p.cx, key, probe, value)
@@ -608,23 +623,39 @@ impl Session {
             Small(u64, usize),
             Owned(Option<Vec<u8>>),
         }
-        let got = self.op(|p| {
-            Ok(
-                match if INLINE {
-                    read::read_into(p.inner, p.guard, p.cx, key, probe, p.scratch)?
-                } else {
-                    read::read_into_call(p.inner, p.guard, p.cx, key, probe, p.scratch)?
-                } {
-                    ReadInto::Found => Ok(Got::Scratch),
-                    ReadInto::Small(word, len) => Ok(Got::Small(word, len)),
-                    ReadInto::Missing => Ok(Got::Owned(None)),
-                    ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
-                        p.inner, p.guard, key, addr,
-                    )?)),
-                    ReadInto::Shift => Err(Shift),
-                },
-            )
-        })?;
+        let word8 = <[u8; 8]>::try_from(key).ok();
+        let got = self.op(
+            #[inline(always)]
+            |p| {
+                let inline = match word8 {
+                    Some(k) => {
+                        if let Some((word, len)) =
+                            fast::read_word8(p.inner, p.guard, p.cx, k, probe)
+                        {
+                            return Ok(Ok(Got::Small(word, len)));
+                        }
+                        // The general path out of line, after the fast one.
+                        false
+                    }
+                    None => INLINE,
+                };
+                Ok(
+                    match if inline {
+                        read::read_into(p.inner, p.guard, p.cx, key, probe, p.scratch)?
+                    } else {
+                        read::read_into_call(p.inner, p.guard, p.cx, key, probe, p.scratch)?
+                    } {
+                        ReadInto::Found => Ok(Got::Scratch),
+                        ReadInto::Small(word, len) => Ok(Got::Small(word, len)),
+                        ReadInto::Missing => Ok(Got::Owned(None)),
+                        ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
+                            p.inner, p.guard, key, addr,
+                        )?)),
+                        ReadInto::Shift => Err(Shift),
+                    },
+                )
+            },
+        )?;
         Ok(match got {
             Got::Scratch => out(Some(&self.scratch)),
             Got::Small(word, len) => out(Some(&word.to_le_bytes()[..len])),
@@ -1266,6 +1297,51 @@ mod shift_tests {
         assert_eq!(s.read(b"d").unwrap(), None);
         assert_eq!(s.serial(), serial + 7);
         assert_eq!(s.shifts, 4, "each of the four operations shifted once");
+    }
+
+    /// The fast paths for 8-byte keys and values see the newer record too.
+    #[test]
+    fn eight_byte_reads_and_upserts_shift_on_a_newer_record() {
+        let (_dir, store) = store();
+        let mut w = store.start_session();
+        let mut s = store.start_session();
+        store.checkpoint().unwrap().wait().unwrap(); // the store works in version 2 now
+        for k in [b"upsert-k", b"readkey8", b"batch-up", b"batch-rd"] {
+            w.upsert(k, &1u64.to_le_bytes()).unwrap(); // version-2 records
+        }
+        s.read(b"warm-up").unwrap();
+        assert_eq!(s.cx.version, 2);
+        let serial = s.serial();
+
+        in_prepare(&mut s, 1);
+        s.upsert(b"upsert-k", &2u64.to_le_bytes()).unwrap();
+        assert_eq!(s.cx.version, 2, "the upsert crossed to the new version");
+        assert_eq!(versions(&store, b"upsert-k"), [2]);
+
+        in_prepare(&mut s, 1);
+        let got = s.read_with(b"readkey8", |v| v.map(<[u8]>::to_vec)).unwrap();
+        assert_eq!(got, Some(1u64.to_le_bytes().to_vec()));
+        assert_eq!(s.cx.version, 2, "the read crossed to the new version");
+
+        in_prepare(&mut s, 1);
+        s.upsert_batch(&[(b"batch-up", 3u64.to_le_bytes())])
+            .unwrap();
+        assert_eq!(s.cx.version, 2, "the batched upsert crossed");
+        in_prepare(&mut s, 1);
+        s.read_batch(&[b"batch-rd"], |_, v| assert!(v.is_some()))
+            .unwrap();
+        assert_eq!(s.cx.version, 2, "the batched read crossed");
+
+        assert_eq!(s.serial(), serial + 4);
+        assert_eq!(s.shifts, 4, "each of the four operations shifted once");
+        assert_eq!(
+            s.read(b"upsert-k").unwrap(),
+            Some(2u64.to_le_bytes().to_vec())
+        );
+        assert_eq!(
+            s.read(b"batch-up").unwrap(),
+            Some(3u64.to_le_bytes().to_vec())
+        );
     }
 
     #[test]

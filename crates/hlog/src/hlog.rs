@@ -609,6 +609,27 @@ impl Hlog {
         RecordRef::parse(addr, words)
     }
 
+    /// [`Hlog::get_resident`] specialised to the most common record, for the store's
+    /// per-operation fast paths: `Some` if the record at `addr` has the 8-byte key `key` and
+    /// an 8-byte value in a capacity of 8 (see [`RecordRef::key_eq`] and
+    /// [`RecordRef::value_capacity`]); `None` for any other record, or for bytes that are not
+    /// a record, which the caller then reads through `get_resident`. The same contract as
+    /// `get_resident` otherwise (`addr` at or above a head loaded under `guard`, and at or
+    /// above the begin address), and the same memory safety whatever the address.
+    #[inline(always)]
+    pub fn get_resident_word8<'a, P: BorrowMut<Participant>>(
+        &'a self,
+        _guard: &'a Guard<P>,
+        addr: Address,
+        key: [u8; 8],
+    ) -> Option<RecordRef<'a>> {
+        let s = &self.shared;
+        let page = addr.page(s.geo.page_bits);
+        let off = addr.offset(s.geo.page_bits) as usize / 8;
+        let words = s.frame(page).words().get(off..)?;
+        RecordRef::parse_word8(addr, words, u64::from_le_bytes(key))
+    }
+
     /// Hints the CPU to start loading the record at `addr` if it is in memory, so that a later
     /// [`Hlog::get`] of it finds it in the cache: the cache line of its header, and the next
     /// line too if the record starts past the first quarter of its line (a small record, such

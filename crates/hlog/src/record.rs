@@ -71,6 +71,11 @@ pub const RESERVED_MASK: u64 = !((1 << 54) - 1);
 
 const SEQ_ONE: u64 = 1 << 32;
 
+/// Word 2 (key length, value length) of a record with an 8-byte key and an 8-byte value.
+const WORD8_LENGTHS: u64 = 8 | 8 << 32;
+/// Size in words of a record with an 8-byte key and a value capacity of 8.
+const WORD8_RECORD_WORDS: usize = (HEADER_SIZE + 16) / 8;
+
 /// Wrap-safe comparison of checkpoint versions (serial-number arithmetic, RFC 1982 style):
 /// `true` if `a` is newer than `b`, that is `a` lies in the half of the u32 circle after `b`.
 /// Correct across the 2^32 wrap as long as the two versions are less than 2^31 apart.
@@ -531,6 +536,31 @@ impl<'a> RecordRef<'a> {
         }
     }
 
+    /// [`RecordRef::parse`] of the common small record, with its key compared: `Some` if the
+    /// words hold a record (record bit set, filler and reserved bits clear) whose key is the
+    /// 8 bytes of `key` (little-endian) and whose value is 8 bytes long in a capacity of 8;
+    /// `None` for anything else, which the caller then parses in full. The checks are four
+    /// word comparisons, and the record they accept passes every check of `parse` (its 48
+    /// bytes lie within `words`).
+    #[inline(always)]
+    pub(crate) fn parse_word8(address: Address, words: &'a [AtomicU64], key: u64) -> Option<Self> {
+        let w = words.get(..WORD8_RECORD_WORDS)?;
+        let header = w[0].load(Ordering::Acquire);
+        if header & (RESERVED_MASK | FILLER_BIT | RECORD_BIT) != RECORD_BIT
+            || w[2].load(Ordering::Relaxed) != WORD8_LENGTHS
+            || w[3].load(Ordering::Relaxed) != 8
+            || w[4].load(Ordering::Relaxed) != key
+        {
+            return None;
+        }
+        Some(RecordRef {
+            address,
+            words: w,
+            key_len: 8,
+            capacity: 8,
+        })
+    }
+
     /// The record's address.
     pub fn address(&self) -> Address {
         self.address
@@ -822,6 +852,42 @@ mod tests {
             .iter()
             .flat_map(|w| w.load(Ordering::Relaxed).to_le_bytes())
             .collect()
+    }
+
+    #[test]
+    fn parse_word8_accepts_exactly_an_8_byte_key_and_value() {
+        let at = Address::new(64).unwrap();
+        let key = u64::from_le_bytes(*b"eightkey");
+        let record = |k: &[u8], v: &[u8], capacity: usize| {
+            let rec = NewRecord::new(k, v).with_capacity(capacity);
+            let w = words(rec.size().unwrap() as usize / 8 + 2);
+            write_record(&w, &rec);
+            w
+        };
+        let w = record(b"eightkey", b"value--8", 8);
+        let r = RecordRef::parse_word8(at, &w, key).expect("accepted");
+        let full = RecordRef::parse(at, &w).unwrap();
+        assert_eq!((r.key_len(), r.value_capacity(), r.size()), (8, 8, 48));
+        assert_eq!(
+            (full.key_len(), full.value_capacity(), full.size()),
+            (8, 8, 48)
+        );
+        assert_eq!(r.value(), b"value--8");
+        assert!(r.key_eq(b"eightkey"));
+        // Another key, other lengths, a larger capacity: the full parse's business.
+        assert!(RecordRef::parse_word8(at, &w, key + 1).is_none());
+        assert!(RecordRef::parse_word8(at, &record(b"eightkey", b"short", 8), key).is_none());
+        assert!(RecordRef::parse_word8(at, &record(b"eightkey", b"value--8", 16), key).is_none());
+        assert!(RecordRef::parse_word8(at, &record(b"seven-k", b"value--8", 8), key).is_none());
+        // Cut short, page padding, unwritten space, reserved bits: never a record.
+        assert!(RecordRef::parse_word8(at, &w[..5], key).is_none());
+        let filler = words(8);
+        write_filler(&filler[0]);
+        assert!(RecordRef::parse_word8(at, &filler, key).is_none());
+        assert!(RecordRef::parse_word8(at, &words(8), key).is_none());
+        w[0].fetch_or(1 << 60, Ordering::Relaxed);
+        assert!(RecordRef::parse_word8(at, &w, key).is_none());
+        assert!(RecordRef::parse(at, &w).is_err());
     }
 
     #[test]

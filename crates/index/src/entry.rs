@@ -33,7 +33,7 @@ pub const READ_CACHE_BIT: u64 = 1 << 47;
 /// Number of tag bits in an entry.
 pub const TAG_BITS: u32 = 14;
 pub(crate) const TAG_SHIFT: u32 = 48;
-const TAG_MASK: u64 = ((1 << TAG_BITS) - 1) << TAG_SHIFT;
+pub(crate) const TAG_MASK: u64 = ((1 << TAG_BITS) - 1) << TAG_SHIFT;
 pub(crate) const RESERVED_BIT: u64 = 1 << 62;
 pub(crate) const TENTATIVE_BIT: u64 = 1 << 63;
 

@@ -4,6 +4,7 @@
 //! Every function here runs under the calling session's epoch guard and never holds a
 //! [`RecordRef`] across a call that may refresh the guard (allocation, waiting for I/O).
 
+pub(crate) mod fast;
 pub(crate) mod read;
 pub(crate) mod rmw;
 pub(crate) mod write;
