@@ -83,7 +83,11 @@ fn updates_stay_in_place_and_hand_over_when_they_must() {
     assert_eq!(get(&mut s, &k), Some(b"a 16-byte value!".to_vec()));
     s.upsert(&k, &8u64.to_le_bytes()).unwrap();
     assert_eq!(get(&mut s, &k), Some(8u64.to_le_bytes().to_vec()));
-    assert_eq!(s.serial(), 32, "every operation takes one serial number (a `get` is two)");
+    assert_eq!(
+        s.serial(),
+        32,
+        "every operation takes one serial number (a `get` is two)"
+    );
 }
 
 /// A deterministic generator (xorshift), so that a failure replays.

@@ -1,18 +1,19 @@
-//! The fast paths of reads and upserts whose key and value are 8 bytes each: the common
-//! case of an embedded store (and YCSB's), run in a few dozen instructions.
+//! The fast paths of reads, upserts and RMWs whose key and value are 8 bytes each: the
+//! common case of an embedded store (and YCSB's), run in a few dozen instructions.
 //!
 //! Each handles only the case the general paths ([`super::read::read_into`],
-//! [`super::write::upsert`]) meet most often, with the same protocol: the key's entry is in
-//! its home bucket, its newest record is the first of the chain, in memory (mutable, for an
-//! upsert), valid, of a version the session may read or update in place, and holds an
-//! 8-byte key and value. For anything else a fast path gives up, having changed nothing, and
+//! [`super::write::upsert`], [`super::rmw::rmw`]) meet most often, with the same protocol:
+//! the key's entry is in its home bucket, its newest record is the first of the chain, in
+//! memory (mutable, for an update), valid, of a version the session may read or update in
+//! place, and holds an 8-byte key and value. For anything else a fast path gives up, having changed nothing, and
 //! the caller runs the general path from the start. Giving up is always correct, so every
 //! test here only decides how often the fast path is taken, never what an operation does.
 
-use faster_hlog::Address;
+use faster_hlog::{Address, RecordRef};
 use faster_index::HashEntry;
 
 use super::{Cx, Probe, SessionGuard};
+use crate::rmw::Rmw;
 use crate::store::Inner;
 
 /// The key's index entry: from the probe's hint if it has one (a batch found the slot
@@ -51,17 +52,18 @@ pub(crate) fn read_word8(
     r.read_small_value()
 }
 
-/// Sets the 8-byte `key` (probe `probe`) to `value` in place if its newest record is mutable
-/// and may be updated in place: `true` if done. `false`: nothing was changed, and the caller
-/// runs [`super::write::upsert`].
+/// Runs `update` on the mutable record of the 8-byte `key` (probe `probe`) under its lock,
+/// if the record has an 8-byte value and the session may update it in place: the common
+/// part of [`upsert_word8`] and [`rmw_word8`]. Returns what `update` returns, and `false`
+/// without calling it otherwise. `update` must change nothing when it returns `false`.
 #[inline(always)]
-pub(crate) fn upsert_word8(
+fn update_mutable_word8(
     inner: &Inner,
     guard: &SessionGuard,
     cx: Cx,
     key: [u8; 8],
     probe: Probe<'_>,
-    value: [u8; 8],
+    update: impl FnOnce(&RecordRef<'_>) -> bool,
 ) -> bool {
     let Some(entry) = entry_of(inner, probe) else {
         return false;
@@ -88,8 +90,49 @@ pub(crate) fn upsert_word8(
         // Dropping the lock stores the header back unchanged.
         return false;
     }
-    // An 8-byte value over an 8-byte value of capacity 8: one word store, which cannot fail.
-    let done = r.update_value_exclusive(&value).is_ok();
+    let done = update(&r);
     drop(l);
     done
+}
+
+/// Sets the 8-byte `key` (probe `probe`) to `value` in place if its newest record is mutable
+/// and may be updated in place: `true` if done. `false`: nothing was changed, and the caller
+/// runs [`super::write::upsert`].
+#[inline(always)]
+pub(crate) fn upsert_word8(
+    inner: &Inner,
+    guard: &SessionGuard,
+    cx: Cx,
+    key: [u8; 8],
+    probe: Probe<'_>,
+    value: [u8; 8],
+) -> bool {
+    // An 8-byte value over an 8-byte value of capacity 8: one word store, which cannot fail.
+    update_mutable_word8(inner, guard, cx, key, probe, |r| {
+        r.update_value_exclusive(&value).is_ok()
+    })
+}
+
+/// The RMW of the 8-byte `key` (probe `probe`) with `input` through `f`, in place, if its
+/// newest record is mutable, may be updated in place, holds an 8-byte value and `f` updates
+/// it in place ([`Rmw::in_place`] on a copy of the value, stored back in one word): `true`
+/// if done. `false`: nothing was changed, and the caller runs [`super::rmw::rmw`].
+#[inline(always)]
+pub(crate) fn rmw_word8<R: Rmw + ?Sized>(
+    inner: &Inner,
+    guard: &SessionGuard,
+    cx: Cx,
+    key: [u8; 8],
+    probe: Probe<'_>,
+    input: &[u8],
+    f: &R,
+) -> bool {
+    update_mutable_word8(inner, guard, cx, key, probe, |r| {
+        // Under the lock no other writer changes the value.
+        let Some((word, 8)) = r.read_small_value() else {
+            return false;
+        };
+        let mut value = word.to_le_bytes();
+        f.in_place(input, &mut value) && r.update_value_exclusive(&value).is_ok()
+    })
 }
