@@ -32,7 +32,13 @@ pub struct AddU64;
 
 impl AddU64 {
     /// Reads up to 8 little-endian bytes.
+    #[inline]
     pub fn decode(bytes: &[u8]) -> u64 {
+        if let Ok(b) = <[u8; 8]>::try_from(bytes) {
+            // The common 8-byte value: one load (the general copy below is a call to
+            // `memcpy`, its length being unknown).
+            return u64::from_le_bytes(b);
+        }
         let mut b = [0u8; 8];
         let n = bytes.len().min(8);
         b[..n].copy_from_slice(&bytes[..n]);

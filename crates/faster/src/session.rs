@@ -1319,7 +1319,13 @@ mod shift_tests {
         let mut w = store.start_session();
         let mut s = store.start_session();
         store.checkpoint().unwrap().wait().unwrap(); // the store works in version 2 now
-        for k in [b"upsert-k", b"readkey8", b"batch-up", b"batch-rd", b"rmw-key8"] {
+        for k in [
+            b"upsert-k",
+            b"readkey8",
+            b"batch-up",
+            b"batch-rd",
+            b"rmw-key8",
+        ] {
             w.upsert(k, &1u64.to_le_bytes()).unwrap(); // version-2 records
         }
         s.read(b"warm-up").unwrap();
@@ -1352,7 +1358,10 @@ mod shift_tests {
 
         assert_eq!(s.serial(), serial + 5);
         assert_eq!(s.shifts, 5, "each of the five operations shifted once");
-        assert_eq!(s.read(b"rmw-key8").unwrap(), Some(3u64.to_le_bytes().to_vec()));
+        assert_eq!(
+            s.read(b"rmw-key8").unwrap(),
+            Some(3u64.to_le_bytes().to_vec())
+        );
         assert_eq!(
             s.read(b"upsert-k").unwrap(),
             Some(2u64.to_le_bytes().to_vec())

@@ -81,6 +81,7 @@ impl Frame {
     }
 
     /// The frame as atomic words.
+    #[inline]
     pub(crate) fn words(&self) -> &[AtomicU64] {
         // SAFETY: `ptr` points to `words * 8` zero-initialised bytes aligned to at least 8,
         // owned by `self` and alive for the borrow; an all-zero bit pattern is a valid

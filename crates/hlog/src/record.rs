@@ -659,7 +659,7 @@ impl<'a> RecordRef<'a> {
     /// A word rather than a byte array, so that callers pass it on in one register or one
     /// 8-byte store (LLVM split the array into narrower stores, which then stalled the
     /// 8-byte load that read it back).
-    #[inline]
+    #[inline(always)]
     pub fn read_small_value(&self) -> Option<(u64, usize)> {
         if self.capacity > 8 {
             return None;

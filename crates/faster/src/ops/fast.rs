@@ -108,9 +108,15 @@ pub(crate) fn upsert_word8(
     value: [u8; 8],
 ) -> bool {
     // An 8-byte value over an 8-byte value of capacity 8: one word store, which cannot fail.
-    update_mutable_word8(inner, guard, cx, key, probe, |r| {
-        r.update_value_exclusive(&value).is_ok()
-    })
+    update_mutable_word8(
+        inner,
+        guard,
+        cx,
+        key,
+        probe,
+        #[inline(always)]
+        |r| r.update_value_exclusive(&value).is_ok(),
+    )
 }
 
 /// The RMW of the 8-byte `key` (probe `probe`) with `input` through `f`, in place, if its
@@ -127,12 +133,20 @@ pub(crate) fn rmw_word8<R: Rmw + ?Sized>(
     input: &[u8],
     f: &R,
 ) -> bool {
-    update_mutable_word8(inner, guard, cx, key, probe, |r| {
-        // Under the lock no other writer changes the value.
-        let Some((word, 8)) = r.read_small_value() else {
-            return false;
-        };
-        let mut value = word.to_le_bytes();
-        f.in_place(input, &mut value) && r.update_value_exclusive(&value).is_ok()
-    })
+    update_mutable_word8(
+        inner,
+        guard,
+        cx,
+        key,
+        probe,
+        #[inline(always)]
+        |r| {
+            // Under the lock no other writer changes the value.
+            let Some((word, 8)) = r.read_small_value() else {
+                return false;
+            };
+            let mut value = word.to_le_bytes();
+            f.in_place(input, &mut value) && r.update_value_exclusive(&value).is_ok()
+        },
+    )
 }
