@@ -524,7 +524,13 @@ impl Session {
     /// it needs (and only on those: other pending operations stay pending).
     pub fn read(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let probe = self.probe_of(key);
+        let word8 = <[u8; 8]>::try_from(key).ok();
         self.op(|p| {
+            if let Some(k) = word8 {
+                if let Some((word, len)) = fast::read_word8(p.inner, p.guard, p.cx, k, probe) {
+                    return Ok(Ok(Some(word.to_le_bytes()[..len].to_vec())));
+                }
+            }
             Ok(match read::read(p.inner, p.guard, p.cx, key, probe)? {
                 ReadOutcome::Done(v) => Ok(v),
                 ReadOutcome::Disk(addr) => Ok(ops::lookup_blocking(p.inner, p.guard, key, addr)?),
