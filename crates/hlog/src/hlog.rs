@@ -577,10 +577,7 @@ impl Hlog {
                 reason: "get: at or past the tail",
             });
         }
-        let page = addr.page(s.geo.page_bits);
-        let off = addr.offset(s.geo.page_bits) as usize / 8;
-        let words = &s.frame(page).words()[off..];
-        RecordRef::parse(addr, words).map(Some)
+        RecordRef::parse(addr, s.frame_words(addr)).map(Some)
     }
 
     /// [`Hlog::get`] of an address the caller knows is in memory: at or above the begin
@@ -603,10 +600,7 @@ impl Hlog {
             addr.raw() >= s.safe_head.load(Ordering::Acquire),
             "get_resident({addr:?}) below the safe head: not in memory"
         );
-        let page = addr.page(s.geo.page_bits);
-        let off = addr.offset(s.geo.page_bits) as usize / 8;
-        let words = &s.frame(page).words()[off..];
-        RecordRef::parse(addr, words)
+        RecordRef::parse(addr, s.frame_words(addr))
     }
 
     /// [`Hlog::get_resident`] specialised to the most common record, for the store's
@@ -624,10 +618,7 @@ impl Hlog {
         key: [u8; 8],
     ) -> Option<RecordRef<'a>> {
         let s = &self.shared;
-        let page = addr.page(s.geo.page_bits);
-        let off = addr.offset(s.geo.page_bits) as usize / 8;
-        let words = s.frame(page).words().get(off..)?;
-        RecordRef::parse_word8(addr, words, u64::from_le_bytes(key))
+        RecordRef::parse_word8(addr, s.frame_words(addr), u64::from_le_bytes(key))
     }
 
     /// Hints the CPU to start loading the record at `addr` if it is in memory, so that a later
@@ -790,9 +781,17 @@ impl Shared {
                 reason: what,
             });
         }
+        Ok(self.frame_words(addr))
+    }
+
+    /// The words from `addr` to the end of its page, in the frame that page maps to (the
+    /// caller has checked that the page is in memory). Never out of bounds: an offset within
+    /// a page is within a frame.
+    #[inline(always)]
+    fn frame_words(&self, addr: Address) -> &[FrameWord] {
         let page = addr.page(self.geo.page_bits);
         let off = addr.offset(self.geo.page_bits) as usize / 8;
-        Ok(&self.frame(page).words()[off..])
+        &self.frame(page).words()[off..]
     }
 
     /// Records that the page turn failed (first message wins) and wakes its waiters.

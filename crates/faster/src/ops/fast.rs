@@ -5,8 +5,8 @@
 //! [`super::write::upsert`], [`super::rmw::rmw`]) meet most often, with the same protocol:
 //! the key's entry is in its home bucket, its newest record is the first of the chain, in
 //! memory (mutable, for an update), valid, of a version the session may read or update in
-//! place, and holds an 8-byte key and value. For anything else a fast path gives up, having changed nothing, and
-//! the caller runs the general path from the start. Giving up is always correct, so every
+//! place, and holds an 8-byte key and value. For anything else a fast path gives up, having
+//! changed nothing, and the caller runs the general path from the start. Giving up is always correct, so every
 //! test here only decides how often the fast path is taken, never what an operation does.
 
 use faster_hlog::{Address, RecordRef};
@@ -26,6 +26,38 @@ fn entry_of(inner: &Inner, probe: Probe<'_>) -> Option<HashEntry> {
     }
 }
 
+/// The newest record of the 8-byte `key` (probe `probe`) if the fast paths may use it: the
+/// first record of the chain of the key's entry, in memory (`mutable`: at or above the
+/// read-only address, else at or above the head) and at or above the begin address, valid,
+/// not a tombstone, with the key `key` and an 8-byte value in a capacity of 8, and of no
+/// version that shows the cut has passed the session. `None` otherwise: the caller takes the
+/// general path.
+#[inline(always)]
+fn first_record_word8<'g>(
+    inner: &'g Inner,
+    guard: &'g SessionGuard,
+    cx: Cx,
+    key: [u8; 8],
+    probe: Probe<'_>,
+    mutable: bool,
+) -> Option<RecordRef<'g>> {
+    let entry = entry_of(inner, probe)?;
+    let hlog = &inner.hlog;
+    let addr = Address::from_raw_truncated(entry.address());
+    // The head and the read-only address are loaded under `guard`.
+    let floor = if mutable {
+        hlog.read_only_address()
+    } else {
+        hlog.head_address()
+    };
+    if addr < floor || addr < hlog.begin_address() {
+        return None;
+    }
+    let r = hlog.get_resident_word8(guard, addr, key)?;
+    let h = r.header();
+    (!h.is_invalid() && !h.is_tombstone() && !cx.shifted(r.version())).then_some(r)
+}
+
 /// Reads the 8-byte `key` (probe `probe`) if its newest record is in memory and has an 8-byte
 /// value: `Some((word, len))` as [`faster_hlog::RecordRef::read_small_value`] returns it,
 /// a consistent copy. `None`: the caller runs [`super::read::read_into`].
@@ -37,19 +69,7 @@ pub(crate) fn read_word8(
     key: [u8; 8],
     probe: Probe<'_>,
 ) -> Option<(u64, usize)> {
-    let entry = entry_of(inner, probe)?;
-    let hlog = &inner.hlog;
-    let addr = Address::from_raw_truncated(entry.address());
-    // In memory: at or above the head (loaded under `guard`), and a valid log address.
-    if addr < hlog.head_address() || addr < hlog.begin_address() {
-        return None;
-    }
-    let r = hlog.get_resident_word8(guard, addr, key)?;
-    let h = r.header();
-    if h.is_invalid() || h.is_tombstone() || cx.shifted(r.version()) {
-        return None;
-    }
-    r.read_small_value()
+    first_record_word8(inner, guard, cx, key, probe, false)?.read_small_value()
 }
 
 /// Runs `update` on the mutable record of the 8-byte `key` (probe `probe`) under its lock,
@@ -65,26 +85,17 @@ fn update_mutable_word8(
     probe: Probe<'_>,
     update: impl FnOnce(&RecordRef<'_>) -> bool,
 ) -> bool {
-    let Some(entry) = entry_of(inner, probe) else {
+    let Some(r) = first_record_word8(inner, guard, cx, key, probe, true) else {
         return false;
     };
-    let hlog = &inner.hlog;
-    let addr = Address::from_raw_truncated(entry.address());
-    // Mutable: at or above the read-only address (so in memory), and a valid log address.
-    if addr < hlog.read_only_address() || addr < hlog.begin_address() {
-        return false;
-    }
-    let Some(r) = hlog.get_resident_word8(guard, addr, key) else {
-        return false;
-    };
-    let v = r.version();
-    if r.header().is_invalid() || cx.shifted(v) || !cx.may_update_in_place(v) {
+    if !cx.may_update_in_place(r.version()) {
         return false;
     }
     // Contended: the general path waits for the lock.
     let Some(l) = r.try_lock() else {
         return false;
     };
+    // The header as the lock holder sees it (a tombstone may have been set since).
     let h = l.header();
     if h.is_sealed() || h.is_tombstone() {
         // Dropping the lock stores the header back unchanged.
