@@ -46,6 +46,12 @@ pub trait CheckpointHooks {
     /// Called while waiting for sessions: finish device I/O that pending
     /// operations wait for. Returns whether I/O is still in flight.
     fn help(&mut self) -> bool;
+    /// Whether the checkpoint should give up now (the store is closing, so sessions may
+    /// never finish what the checkpoint waits for). Asked before every wait for sessions;
+    /// `true` abandons the checkpoint with [`CprError::Cancelled`]. The default never does.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// A completed checkpoint.
@@ -242,7 +248,13 @@ impl Cpr {
         }
         loop {
             let g = s.load();
-            debug_assert!(g.version == version && g.phase != Phase::Rest, "{g:?}");
+            // Sessions only move this checkpoint from one of its phases to the next; only
+            // this driver ends it (past its last phase, or abandoned), and it returns right
+            // there. So any other state means the machine was taken from under it: never
+            // drive a checkpoint another requester began.
+            if g.version != version || g.action != first.action || g.phase == Phase::Rest {
+                return Err(CprError::Lost { version, found: g });
+            }
             if matches!(g.phase, Phase::IndexChkpt | Phase::WaitFlush) {
                 // (Each round also resets the members' fast-path caches: cheap, a slow
                 // path per member per round.)
@@ -251,6 +263,17 @@ impl Cpr {
             }
             match g.phase {
                 Phase::IndexChkpt => match hooks.write_index(version) {
+                    // An index-only checkpoint ends here: once the state is at rest another
+                    // requester may begin the next checkpoint, so return without looking
+                    // at the state again.
+                    Ok(()) if g.next().phase == Phase::Rest => {
+                        if s.advance(g) {
+                            return Ok(CheckpointDone {
+                                version,
+                                sessions: Vec::new(),
+                            });
+                        }
+                    }
                     Ok(()) => {
                         s.advance(g);
                     }
@@ -273,20 +296,13 @@ impl Cpr {
                 Phase::PersistenceCallback => {
                     let sessions = s.cuts(version, g);
                     return match hooks.write_metadata(version, &sessions) {
-                        Ok(()) => {
-                            s.advance(g);
-                            Ok(CheckpointDone { version, sessions })
-                        }
+                        Ok(()) if s.advance(g) => Ok(CheckpointDone { version, sessions }),
+                        Ok(()) => Err(CprError::Lost {
+                            version,
+                            found: s.load(),
+                        }),
                         Err(e) => Err(fail(g, e)),
                     };
-                }
-                Phase::Rest => {
-                    // Only the driver leaves PERSISTENCE_CALLBACK or abandons,
-                    // so rest here means an index-only checkpoint finished.
-                    return Ok(CheckpointDone {
-                        version,
-                        sessions: Vec::new(),
-                    });
                 }
                 _ => {
                     if s.epoch.completed_phase() >= g.token() {
@@ -300,6 +316,15 @@ impl Cpr {
                         continue;
                     }
                     if s.load() != g {
+                        continue;
+                    }
+                    if hooks.cancelled() {
+                        if self.abandon(g) {
+                            return Err(CprError::Cancelled {
+                                phase: g.phase,
+                                version,
+                            });
+                        }
                         continue;
                     }
                     if deadline.expired() {
@@ -317,12 +342,6 @@ impl Cpr {
                     let io = hooks.help();
                     wait(deadline, io);
                 }
-            }
-            if s.load().phase == Phase::Rest {
-                return Ok(CheckpointDone {
-                    version,
-                    sessions: Vec::new(),
-                });
             }
         }
     }

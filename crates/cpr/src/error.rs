@@ -41,4 +41,24 @@ pub enum CprError<E: std::error::Error + 'static> {
         #[source]
         source: E,
     },
+    /// [`crate::CheckpointHooks::cancelled`] said to give up while the checkpoint waited for
+    /// sessions in `phase` (the store is closing). The state machine went back to rest; the
+    /// checkpoint is not valid and its partial files were removed.
+    #[error("checkpoint of version {version} was cancelled in {phase}")]
+    Cancelled {
+        /// The phase the checkpoint waited in.
+        phase: Phase,
+        /// The abandoned checkpoint's version.
+        version: u64,
+    },
+    /// The state machine left this checkpoint's phases without its driver: a protocol
+    /// violation that the driver reports instead of driving a checkpoint it did not begin.
+    /// The checkpoint is not valid (its partial files were removed).
+    #[error("checkpoint of version {version} lost its state machine: found {found:?}")]
+    Lost {
+        /// The checkpoint's version.
+        version: u64,
+        /// The state found instead of one of the checkpoint's phases.
+        found: crate::state::SystemState,
+    },
 }

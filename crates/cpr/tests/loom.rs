@@ -395,3 +395,98 @@ fn idle_takeover_races_a_waking_session() {
         assert_eq!(cpr.state(), SystemState::rest(V + 1));
     });
 }
+
+/// Hooks that record, for one requester, every call the driver makes on them.
+#[derive(Default)]
+struct Recording {
+    calls: Vec<(&'static str, u64)>,
+}
+
+impl CheckpointHooks for Recording {
+    type Error = Never;
+    fn start(&mut self, _action: Action, version: u64) -> Result<(), Never> {
+        self.calls.push(("start", version));
+        Ok(())
+    }
+    fn write_index(&mut self, version: u64) -> Result<(), Never> {
+        self.calls.push(("index", version));
+        Ok(())
+    }
+    fn write_log(&mut self, version: u64) -> Result<bool, Never> {
+        self.calls.push(("log", version));
+        Ok(true)
+    }
+    fn write_metadata(&mut self, version: u64, _sessions: &[SessionCut]) -> Result<(), Never> {
+        self.calls.push(("meta", version));
+        Ok(())
+    }
+    fn abort(&mut self, version: u64) {
+        self.calls.push(("abort", version));
+    }
+    fn help(&mut self) -> bool {
+        false
+    }
+}
+
+/// 5. Two requesters race: one asks for an index-only checkpoint, the other for a full one,
+///    while a session works. Each request either is refused at once with
+///    `CheckpointInProgress` or runs its own checkpoint to its end: a driver never touches a
+///    checkpoint another requester began (no call on its hooks for another version or for a
+///    phase its action does not have), every completed full checkpoint has the session's
+///    cut and wrote its metadata, and the machine ends at rest after the checkpoints that
+///    ran.
+#[test]
+fn two_requesters_each_drive_only_their_own_checkpoint() {
+    model(|| {
+        let (cpr, epoch) = machine(None);
+        let mut s = Sim::join(&cpr, &epoch, 1);
+        let requester = |action: Action| {
+            let cpr = cpr.clone();
+            thread::spawn(move || {
+                let mut hooks = Recording::default();
+                let r = cpr.run(action, Duration::MAX, &mut hooks);
+                (r, hooks.calls)
+            })
+        };
+        let index_only = requester(Action::IndexOnly);
+        let full = requester(Action::Full);
+        // The member yields inside its operations, so a driver that waits for it (it cannot
+        // act for a busy member) lets the other requester run without a preemption.
+        for _ in 0..2 {
+            s.op(|_| thread::yield_now());
+        }
+        let mut ran = 0;
+        for (action, t) in [(Action::IndexOnly, index_only), (Action::Full, full)] {
+            let (r, calls) = t.join().unwrap();
+            match r {
+                Err(CprError::CheckpointInProgress { .. }) => {
+                    assert!(calls.is_empty(), "{action:?} refused but drove {calls:?}")
+                }
+                Ok(done) => {
+                    ran += 1;
+                    let v = done.version;
+                    let want: &[&str] = match action {
+                        Action::IndexOnly => &["start", "index"],
+                        _ => &["start", "index", "log", "meta"],
+                    };
+                    let got: Vec<&str> = calls.iter().map(|c| c.0).collect();
+                    assert_eq!(got, want, "{action:?} of version {v} made calls {calls:?}");
+                    assert!(
+                        calls.iter().all(|c| c.1 == v),
+                        "{action:?} of version {v} made calls {calls:?}"
+                    );
+                    if action == Action::Full {
+                        assert_eq!(done.sessions.len(), 1, "{done:?}");
+                        assert_eq!(done.sessions[0].id, 1);
+                    } else {
+                        assert!(done.sessions.is_empty());
+                    }
+                }
+                Err(e) => panic!("{action:?}: {e}"),
+            }
+        }
+        assert!(ran >= 1, "both requests were refused");
+        assert_eq!(cpr.state(), SystemState::rest(V + ran));
+        drop(s);
+    });
+}

@@ -160,9 +160,6 @@ fn run(
         .finish(claimed, inner.checkpoint_timeout, &mut hooks)
         .map_err(Error::from_cpr)?;
     let token = CheckpointToken::for_version(done.version);
-    if let Some(part) = hooks.index_part.clone() {
-        *crate::store::lock(&inner.last_index) = Some(part);
-    }
     Ok(CheckpointInfo {
         token: token.as_str().to_string(),
         version: done.version,
@@ -276,6 +273,17 @@ impl StoreHooks {
         }
     }
 
+    /// Makes this checkpoint's index the one later log-only checkpoints use, once its
+    /// metadata is durable and before the state machine returns to rest (so a checkpoint
+    /// requested right after this one ends sees it).
+    fn publish_index(&self) {
+        if self.action != Action::LogOnly
+            && let Some(part) = self.index_part.clone()
+        {
+            *crate::store::lock(&self.inner.last_index) = Some(part);
+        }
+    }
+
     fn log_mode(&self) -> LogMode {
         match self.options.log {
             LogCapture::FoldOver => LogMode::FoldOver,
@@ -319,6 +327,7 @@ impl CheckpointHooks for StoreHooks {
         if self.action == Action::IndexOnly {
             let meta = self.meta(&[]);
             self.inner.layout.write_meta(&meta)?;
+            self.publish_index();
         }
         Ok(())
     }
@@ -373,6 +382,7 @@ impl CheckpointHooks for StoreHooks {
     fn write_metadata(&mut self, _version: u64, sessions: &[SessionCut]) -> Result<()> {
         let meta = self.meta(sessions);
         self.inner.layout.write_meta(&meta)?;
+        self.publish_index();
         Ok(())
     }
 
@@ -389,5 +399,10 @@ impl CheckpointHooks for StoreHooks {
         let device = self.inner.hlog.device();
         let _ = device.poll();
         device.in_flight() > 0
+    }
+
+    /// A closed store never completes the operations a checkpoint may wait for.
+    fn cancelled(&mut self) -> bool {
+        self.inner.is_closed()
     }
 }

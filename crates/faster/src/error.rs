@@ -44,6 +44,8 @@ pub enum Error {
         max: usize,
     },
     /// The store was closed ([`crate::FasterKv::close`], or its last handle was dropped).
+    /// A checkpoint that was waiting for sessions when the store closed fails with it too
+    /// (a closed store never completes what it waited for).
     #[error("the store is closed")]
     Closed,
     /// [`crate::FasterKv::open`] found a store in the directory already (recover it with
@@ -103,6 +105,16 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// The state machine left the checkpoint's phases without its driver (a protocol
+    /// violation, reported instead of a checkpoint that could not be recovered); the
+    /// checkpoint is not valid and its files were removed.
+    #[error("checkpoint of version {version} lost its state machine (found {found})")]
+    CheckpointLost {
+        /// The checkpoint's version.
+        version: u64,
+        /// The state found instead.
+        found: faster_cpr::SystemState,
+    },
     /// The checkpoint thread panicked (a bug); the checkpoint is not valid.
     #[error("the checkpoint thread panicked")]
     CheckpointPanicked,
@@ -153,6 +165,9 @@ impl Error {
                 version,
                 source: Box::new(source),
             },
+            CprError::Lost { version, found } => Error::CheckpointLost { version, found },
+            // The hooks cancel only when the store is closed.
+            CprError::Cancelled { .. } => Error::Closed,
         }
     }
 }

@@ -267,6 +267,13 @@ impl FasterKv {
 
     /// Starts a checkpoint with `options`: full, index-only or log-only, with the log
     /// captured by fold-over or by snapshot (see [`crate::CheckpointOptions`]).
+    ///
+    /// **One checkpoint at a time.** A request made while a checkpoint runs (of any kind,
+    /// requested from any thread) fails at once with [`Error::CheckpointInProgress`]: it
+    /// never waits for, joins or drives the running one, whose own thread alone takes it to
+    /// its end. Retry after the running checkpoint's handle reports it finished. A
+    /// checkpoint that is waiting for sessions when the store is closed fails with
+    /// [`Error::Closed`].
     pub fn checkpoint_with(
         &self,
         options: crate::CheckpointOptions,
