@@ -155,6 +155,43 @@ fn a_stuck_pending_operation_times_out_and_the_next_checkpoint_succeeds() {
     assert_eq!(info.sessions, [(s.id(), s.serial())]);
 }
 
+/// A checkpoint requested just before `close()` while a session has reads pending (which a
+/// closed store never completes) fails promptly with `Error::Closed` instead of waiting for
+/// its timeout.
+#[test]
+fn a_checkpoint_racing_close_with_pending_reads_fails_promptly_with_closed() {
+    let timeout = Duration::from_secs(60);
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::new(dir.path())
+        .with_log_device(LogDevice::File)
+        .with_log_memory(1 << 20)
+        .with_page_size(64 << 10)
+        .with_table_bits(12)
+        .with_checkpoint_timeout(timeout);
+    let store = FasterKv::open(config).unwrap();
+    let mut s = store.start_session();
+    for k in 0..20_000u64 {
+        s.upsert(&k.to_le_bytes(), &value(k)).unwrap();
+    }
+    let st = s.read_async(&3u64.to_le_bytes(), |_| {}).unwrap();
+    assert_eq!(st, Status::Pending);
+    let handle = store.checkpoint().unwrap();
+    let closed_at = std::time::Instant::now();
+    store.close();
+    let r = handle.wait();
+    let waited = closed_at.elapsed();
+    assert!(
+        matches!(r, Err(Error::Closed)),
+        "expected Closed, got {r:?}"
+    );
+    assert!(
+        waited < timeout / 4,
+        "the checkpoint waited {waited:?} after close (timeout {timeout:?})"
+    );
+    assert_eq!(store.checkpoint_state().phase, Phase::Rest, "back to rest");
+    drop(s);
+}
+
 /// An idle session (alive, no call in flight, nothing pending) never stalls a checkpoint:
 /// it is acknowledged on its behalf, and cut at its last serial. The busy sessions' work fits
 /// in memory: an idle session that holds its epoch protection would hold back the log's
