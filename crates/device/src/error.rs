@@ -94,6 +94,20 @@ pub enum DeviceError {
         #[source]
         source: io::Error,
     },
+    /// A path the device opens (its directory or a segment file) is a symbolic link: the
+    /// device never follows one (it could lead reads and writes outside the store).
+    #[error("{} is a symbolic link: refusing to follow it", path.display())]
+    Symlink {
+        /// The link.
+        path: std::path::PathBuf,
+    },
+    /// A write, flush or truncation of a device opened read-only
+    /// ([`DeviceOptions::read_only`](crate::DeviceOptions::read_only)).
+    #[error("the device in {} was opened read-only", dir.display())]
+    ReadOnly {
+        /// The device's directory.
+        dir: std::path::PathBuf,
+    },
     /// A fault injected through a [`FaultInjector`](crate::FaultInjector) without an errno.
     #[error("injected fault on {op} at offset {offset}")]
     Injected {

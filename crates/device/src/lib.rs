@@ -62,6 +62,7 @@ mod error;
 mod fault;
 mod file;
 mod memory;
+pub mod nofollow;
 mod options;
 mod segments;
 #[cfg(target_os = "linux")]

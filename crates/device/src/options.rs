@@ -33,6 +33,11 @@ pub struct DeviceOptions {
     pub direct_io: bool,
     /// Base name of the segment files. Default `"log"`.
     pub base_name: String,
+    /// Open the segment files read-only, for a device that is only read (recovery's index
+    /// and snapshot files): the directory must exist (it is not created), files are opened
+    /// without write access and with buffered I/O, and writes and truncation fail with
+    /// [`DeviceError::ReadOnly`] (a flush has nothing to do). Default `false`.
+    pub read_only: bool,
     /// Fault injector consulted by every read, write and flush (all devices). Default: one
     /// with no faults armed.
     pub faults: FaultInjector,
@@ -47,6 +52,7 @@ impl Default for DeviceOptions {
             max_transfer: None,
             direct_io: true,
             base_name: "log".to_owned(),
+            read_only: false,
             faults: FaultInjector::default(),
         }
     }
@@ -86,6 +92,12 @@ impl DeviceOptions {
     /// Sets [`base_name`](Self::base_name).
     pub fn with_base_name(mut self, name: impl Into<String>) -> Self {
         self.base_name = name.into();
+        self
+    }
+
+    /// Sets [`read_only`](Self::read_only).
+    pub fn with_read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
         self
     }
 

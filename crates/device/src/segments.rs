@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::buf::AlignedBuf;
 use crate::error::{DeviceError, OpKind, Result};
+use crate::nofollow;
 use crate::options::DeviceOptions;
 
 /// One piece of a request that lies within one segment and within one transfer cap.
@@ -73,6 +74,8 @@ pub(crate) struct SegmentFiles {
     base: String,
     segment_size: u64,
     direct: bool,
+    /// Opened with [`DeviceOptions::read_only`].
+    read_only: bool,
     state: Mutex<State>,
     /// Held for the whole of `flush`, so a flush that finds a segment clean because a
     /// concurrent flush just took its dirty mark returns only after that flush synced it.
@@ -82,14 +85,29 @@ pub(crate) struct SegmentFiles {
 }
 
 impl SegmentFiles {
-    /// Opens (creating if needed) the directory, finds the existing segments, derives `size`
-    /// from their lengths and `begin` from the lowest one, and detects `O_DIRECT` support if
-    /// the options ask for it.
+    /// Opens (creating if needed, unless read-only) the directory, finds the existing
+    /// segments, derives `size` from their lengths and `begin` from the lowest one, and
+    /// detects `O_DIRECT` support if the options ask for it. Neither the directory nor a
+    /// segment file may be a symbolic link ([`DeviceError::Symlink`]).
     pub fn open(dir: &Path, options: &DeviceOptions) -> Result<Self> {
         options.validate()?;
-        let open_err = |e| DeviceError::io(OpKind::Open, 0, e);
-        fs::create_dir_all(dir).map_err(open_err)?;
-        let direct = options.direct_io && probe_direct(dir, options)?;
+        let open_err = |e: io::Error| {
+            if nofollow::is_symlink_error(&e) {
+                DeviceError::Symlink {
+                    path: dir.to_path_buf(),
+                }
+            } else {
+                DeviceError::io(OpKind::Open, 0, e)
+            }
+        };
+        // The directory is never a symbolic link; a read-only device needs it to exist.
+        match nofollow::check_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !options.read_only => {
+                fs::create_dir_all(dir).map_err(open_err)?
+            }
+            r => r.map_err(open_err)?,
+        }
+        let direct = options.direct_io && !options.read_only && probe_direct(dir, options)?;
         let mut found = Vec::new();
         for entry in fs::read_dir(dir).map_err(open_err)? {
             let entry = entry.map_err(open_err)?;
@@ -109,6 +127,7 @@ impl SegmentFiles {
             base: options.base_name.clone(),
             segment_size: options.segment_size,
             direct,
+            read_only: options.read_only,
             state: Mutex::new(State {
                 files: BTreeMap::new(),
                 begin: 0,
@@ -151,17 +170,35 @@ impl SegmentFiles {
 
     fn open_file(&self, n: u64, create: bool) -> Result<Segment> {
         let mut oo = OpenOptions::new();
-        oo.read(true).write(true).create(create);
-        if self.direct {
-            oo.custom_flags(libc::O_DIRECT);
-        }
-        let file = oo
-            .open(self.path(n))
-            .map_err(|e| DeviceError::io(OpKind::Open, n * self.segment_size, e))?;
+        oo.read(true)
+            .write(!self.read_only)
+            .create(create && !self.read_only);
+        // Never through a symbolic link (`custom_flags` replaces earlier custom flags, so
+        // every flag is given here).
+        let direct = if self.direct { libc::O_DIRECT } else { 0 };
+        oo.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | direct);
+        let path = self.path(n);
+        let file = oo.open(&path).map_err(|e| {
+            if nofollow::is_symlink_error(&e) {
+                DeviceError::Symlink { path }
+            } else {
+                DeviceError::io(OpKind::Open, n * self.segment_size, e)
+            }
+        })?;
         Ok(Segment {
             file,
             dirty: AtomicBool::new(false),
         })
+    }
+
+    /// Fails with [`DeviceError::ReadOnly`] on a read-only device.
+    pub fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(DeviceError::ReadOnly {
+                dir: self.dir.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Whether the segment files are opened with `O_DIRECT`.
@@ -193,6 +230,7 @@ impl SegmentFiles {
     /// if the segment lies entirely below the truncation point (so a deleted segment is never
     /// resurrected).
     pub fn segment(&self, n: u64) -> Result<Arc<Segment>> {
+        self.check_writable()?;
         let mut state = self.lock();
         check_not_truncated(&state, n, self.segment_size)?;
         if let Some(seg) = state.files.get(&n) {
@@ -259,6 +297,7 @@ impl SegmentFiles {
     /// and `fsync`s the directory, so the deletion is durable when this returns `Ok`.
     /// In-flight requests on a deleted segment still complete (they hold the open file).
     pub fn truncate_front(&self, offset: u64) -> Result<()> {
+        self.check_writable()?;
         {
             let mut state = self.lock();
             if offset <= state.begin {
@@ -310,7 +349,7 @@ fn probe_direct(dir: &Path, options: &DeviceOptions) -> Result<bool> {
         .write(true)
         .create(true)
         .truncate(true)
-        .custom_flags(libc::O_DIRECT)
+        .custom_flags(libc::O_DIRECT | libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path);
     let result = match file {
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -393,5 +432,55 @@ mod tests {
         let segs = SegmentFiles::open(dir.path(), &opts).unwrap();
         assert_eq!(segs.begin(), 8192);
         assert_eq!(segs.size(), 2 * 8192 + 4096);
+    }
+
+    #[test]
+    fn links_are_never_followed_and_read_only_devices_never_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let opts = DeviceOptions::default()
+            .with_segment_size(8192)
+            .with_direct_io(false);
+        // A segment file that is a link to a file outside.
+        let target = outside.path().join("victim");
+        std::fs::write(&target, b"outside").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("log.0")).unwrap();
+        match SegmentFiles::open(dir.path(), &opts) {
+            Err(DeviceError::Symlink { path }) => assert_eq!(path, dir.path().join("log.0")),
+            other => panic!("expected Symlink, got {other:?}"),
+        }
+        // The device directory itself is a link.
+        let link = dir.path().join("linked");
+        std::os::unix::fs::symlink(outside.path(), &link).unwrap();
+        assert!(matches!(
+            SegmentFiles::open(&link, &opts),
+            Err(DeviceError::Symlink { .. })
+        ));
+        assert_eq!(std::fs::read(&target).unwrap(), b"outside");
+        // Read-only: no directory is created, and nothing is written.
+        let ro = opts.clone().with_read_only(true);
+        assert!(SegmentFiles::open(&dir.path().join("missing"), &ro).is_err());
+        assert!(!dir.path().join("missing").exists());
+        let plain = dir.path().join("plain");
+        {
+            let segs = SegmentFiles::open(&plain, &opts).unwrap();
+            segs.segment(0)
+                .unwrap()
+                .file
+                .write_all_at(&[7u8; 4096], 0)
+                .unwrap();
+        }
+        let segs = SegmentFiles::open(&plain, &ro).unwrap();
+        assert_eq!(segs.size(), 4096);
+        assert!(matches!(segs.segment(0), Err(DeviceError::ReadOnly { .. })));
+        assert!(matches!(
+            segs.truncate_front(8192),
+            Err(DeviceError::ReadOnly { .. })
+        ));
+        let seg = segs.existing(0).unwrap().unwrap();
+        assert!(
+            seg.file.write_all_at(&[1u8; 8], 0).is_err(),
+            "opened without write access"
+        );
     }
 }
