@@ -16,6 +16,16 @@ pub enum IndexError {
         /// The configured number of overflow buckets.
         capacity: u64,
     },
+    /// Memory for `what` could not be had (the operating system refused a mapping of
+    /// `bytes` bytes): the configuration, or the sizes a checkpoint records, ask for more
+    /// than this machine gives.
+    #[error("cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory {
+        /// What the memory was for.
+        what: &'static str,
+        /// How many bytes were asked for.
+        bytes: u64,
+    },
     /// The device failed while writing or reading a checkpoint.
     #[error("device error: {0}")]
     Device(#[from] DeviceError),

@@ -108,7 +108,7 @@ impl HashIndex {
         Ok(HashIndex {
             table_bits: config.table_bits,
             bucket_mask: (1u64 << config.table_bits) - 1,
-            buckets: Table::new(1usize << config.table_bits),
+            buckets: Table::new(1usize << config.table_bits)?,
             overflow: OverflowAllocator::new(config.overflow_buckets),
         })
     }

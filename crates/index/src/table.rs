@@ -7,6 +7,7 @@
 //! boxed slice there.
 
 use crate::bucket::HashBucket;
+use crate::error::Result;
 use std::ops::Deref;
 
 /// `n` empty buckets, dereferencing to `[HashBucket]`.
@@ -18,13 +19,14 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    pub(crate) fn new(n: usize) -> Self {
-        Table {
+    /// `n` empty buckets, or [`IndexError::OutOfMemory`] if they cannot be mapped.
+    pub(crate) fn new(n: usize) -> Result<Self> {
+        Ok(Table {
             #[cfg(not(loom))]
-            memory: zeroed::Buckets::new(n),
+            memory: zeroed::Buckets::new(n)?,
             #[cfg(loom)]
             memory: crate::bucket::new_buckets(n),
-        }
+        })
     }
 }
 
@@ -39,6 +41,7 @@ impl Deref for Table {
 #[cfg(not(loom))]
 mod zeroed {
     use crate::bucket::HashBucket;
+    use crate::error::{IndexError, Result};
     use memmap2::MmapMut;
     use std::ops::Deref;
 
@@ -54,10 +57,18 @@ mod zeroed {
     }
 
     impl Buckets {
-        pub(crate) fn new(len: usize) -> Self {
+        pub(crate) fn new(len: usize) -> Result<Self> {
             let size = std::mem::size_of::<HashBucket>();
-            let bytes = len.checked_mul(size).expect("table size fits in memory");
-            let map = MmapMut::map_anon(bytes + HUGE_PAGE).expect("mapping the hash table");
+            let too_large = || IndexError::OutOfMemory {
+                what: "the hash table",
+                bytes: (len as u64).saturating_mul(size as u64),
+            };
+            let bytes = len
+                .checked_mul(size)
+                .and_then(|b| b.checked_add(HUGE_PAGE))
+                .ok_or_else(too_large)?;
+            let map = MmapMut::map_anon(bytes).map_err(|_| too_large())?;
+            let bytes = bytes - HUGE_PAGE;
             #[cfg(target_os = "linux")]
             if bytes >= HUGE_PAGE {
                 // Advisory: where transparent huge pages are off, nothing changes.
@@ -65,7 +76,7 @@ mod zeroed {
             }
             let base = map.as_ptr() as usize;
             let start = base.next_multiple_of(HUGE_PAGE) - base;
-            Buckets { map, start, len }
+            Ok(Buckets { map, start, len })
         }
     }
 
