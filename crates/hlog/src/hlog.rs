@@ -11,6 +11,7 @@ use faster_device::{AlignedBuf, Device};
 use faster_epoch::{Guard, LightEpoch, Participant};
 
 use crate::address::Address;
+use crate::checksum;
 use crate::config::{Geometry, HlogConfig};
 use crate::error::{HlogError, Result};
 use crate::frame::Frame;
@@ -60,6 +61,11 @@ pub(crate) struct Shared {
     turn_failed: Mutex<Option<String>>,
     frames_reused: AtomicU64,
     pages_opened: AtomicU64,
+    /// Every record below this address is completely written (see
+    /// [`Hlog::try_wait_written`]); moved only by epoch actions.
+    pub(crate) written_until: AtomicU64,
+    /// The highest address a `written_until` action was requested for.
+    pub(crate) written_requested: AtomicU64,
     /// `[start, end)`: the unused end of the page a recovered log resumed after (see
     /// [`Hlog::recover`]); empty (`0..0`) for a log built by [`Hlog::new`]. Fixed at
     /// construction. Bytes there are not log bytes: reads reject them, scans and snapshots
@@ -162,6 +168,8 @@ impl Hlog {
             turn_failed: Mutex::new(None),
             frames_reused: AtomicU64::new(0),
             pages_opened: AtomicU64::new(0),
+            written_until: AtomicU64::new(first),
+            written_requested: AtomicU64::new(first),
             hole: (0, 0),
         };
         Ok(Hlog {
@@ -170,6 +178,11 @@ impl Hlog {
     }
 
     pub(crate) fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The shared state's `Arc`, for epoch actions that hold a `Weak` to it.
+    pub(crate) fn shared_arc(&self) -> &Arc<Shared> {
         &self.shared
     }
 
@@ -195,6 +208,8 @@ impl Hlog {
             &s.read_only,
             &s.safe_read_only,
             &s.flushed_until,
+            &s.written_until,
+            &s.written_requested,
         ] {
             w.store(boundary, Ordering::Release);
         }
@@ -848,7 +863,8 @@ impl Shared {
     }
 
     /// Copies `[from, to)` (one page) into an aligned buffer starting at the aligned block
-    /// containing `from` (bytes past `to` stay zero) and writes it to the device.
+    /// containing `from` (bytes past `to` stay zero), stamps the checksums of the records
+    /// the write covers (see [`checksum::stamp_flush`]) and writes it to the device.
     ///
     /// The frame bytes are stable: they are below `safe_read_only`, so every writer has
     /// finished with them, and the frame cannot be reused before this range completes (reuse
@@ -862,8 +878,17 @@ impl Shared {
         let result = AlignedBuf::new((end - start) as usize, self.geo.alignment)
             .map_err(HlogError::from)
             .and_then(|mut buf| {
-                self.frame(page)
-                    .copy_out(in_page, &mut buf[..(to - start) as usize]);
+                let frame = self.frame(page);
+                let bytes = &mut buf[..(to - start) as usize];
+                frame.copy_out(in_page, bytes);
+                let page_start = page << self.geo.page_bits;
+                checksum::stamp_flush(
+                    frame.words(),
+                    page_start,
+                    checksum::first_record(page_start),
+                    (start, to),
+                    bytes,
+                );
                 let weak = Arc::downgrade(self);
                 self.device
                     .write(
@@ -975,7 +1000,11 @@ impl Shared {
         match record::record_size_from_header(bytes, avail) {
             Err(e) => finish(Err(e.at(addr))),
             Ok(Some(size)) if within + size <= buf.len() => {
-                match record::parse_lengths(&buf[within..within + size]) {
+                let rec = &buf[within..within + size];
+                if let Err(e) = checksum::verify_record(rec, addr) {
+                    return finish(Err(e));
+                }
+                match record::parse_lengths(rec) {
                     Ok(lengths) => finish(Ok(DiskRecord {
                         address: addr,
                         buf,

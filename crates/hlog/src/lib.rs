@@ -118,6 +118,7 @@
 //! ```
 
 mod address;
+pub mod checksum;
 pub mod config;
 mod error;
 mod frame;

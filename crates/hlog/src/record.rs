@@ -21,7 +21,7 @@
 //!     16     4  key length in bytes (u32)
 //!     20     4  value length in bytes (u32, <= capacity; changes under the seqlock)
 //!     24     4  value capacity in bytes (u32)
-//!     28     4  reserved, zero
+//!     28     4  checksum on a device (see the `checksum` module); zero in memory
 //!     32     k  key bytes, zero-padded to a multiple of 8
 //!   32+k     c  value bytes, zero-padded to capacity rounded up to a multiple of 8
 //! ```
@@ -237,6 +237,12 @@ fn classify_slow(header: u64, lens: Option<(u64, u64)>, avail: usize) -> Result<
     }))
 }
 
+/// Words 2 and 3 of the record at the start of plain bytes, without the checksum field (the
+/// high half of word 3: zero in memory, the checksum on a device).
+fn plain_lengths(bytes: &[u8]) -> Option<(u64, u64)> {
+    le_u64(bytes, 16).zip(le_u64(bytes, 24).map(|w3| w3 & 0xffff_ffff))
+}
+
 fn le_u64(bytes: &[u8], at: usize) -> Option<u64> {
     let b = bytes.get(at..at + 8)?;
     Some(u64::from_le_bytes(b.try_into().ok()?))
@@ -246,7 +252,7 @@ fn le_u64(bytes: &[u8], at: usize) -> Option<u64> {
 /// at least to the end of the record). Never panics.
 pub fn parse_entry(bytes: &[u8]) -> Result<Entry<'_>, FormatError> {
     let header = le_u64(bytes, 0).ok_or(bad("fewer than 8 bytes"))?;
-    let lens = le_u64(bytes, 16).zip(le_u64(bytes, 24));
+    let lens = plain_lengths(bytes);
     match classify(header, lens, bytes.len())? {
         Kind::Unwritten => Ok(Entry::Unwritten),
         Kind::Filler => Ok(Entry::Filler),
@@ -274,7 +280,7 @@ pub fn record_size_from_header(bytes: &[u8], avail: usize) -> Result<Option<usiz
         return Ok(None);
     }
     let header = le_u64(bytes, 0).ok_or(bad("fewer than 8 bytes"))?;
-    let lens = le_u64(bytes, 16).zip(le_u64(bytes, 24));
+    let lens = plain_lengths(bytes);
     match classify(header, lens, avail)? {
         Kind::Record(l) => Ok(Some(l.size)),
         Kind::Filler => Err(bad("address points at page padding")),

@@ -29,8 +29,8 @@ impl Hlog {
     /// `[end, B)` (less than a page) are wasted: they hold no records, `read_async` rejects
     /// them, and scans and snapshots treat them as page padding.
     ///
-    /// **Device write:** if `end` is not page-aligned, this writes (and flushes) one aligned
-    /// block holding a page-padding word at `end`, keeping the bytes before `end`, so that
+    /// **Device write:** if `end` is not page-aligned, this writes (and flushes) a page-padding
+    /// word at `end` and zeros to the page's end, keeping the bytes before `end`, so that
     /// bytes the earlier log wrote past `end` are never read as records (also by a later
     /// recovery from the same device). Nothing below `end` changes.
     ///
@@ -79,15 +79,18 @@ impl Hlog {
         Ok(log)
     }
 
-    /// Writes the page-padding word at `end` (not page-aligned) on the device: one block of
-    /// the log's alignment starting at `end` rounded down, keeping the bytes before `end`.
-    /// Also makes the device cover that block, so reads of whole blocks up to `end` succeed.
+    /// Writes the page-padding word at `end` (not page-aligned) on the device, and zeros from
+    /// there to the page's end (the rule of padding: only zeros follow it, see
+    /// [`crate::checksum`]): the blocks of the log's alignment from `end` rounded down to
+    /// the page end, keeping the bytes before `end`. Also makes the device cover them, so
+    /// reads of whole blocks up to `end` succeed.
     fn pad_at(&self, end: u64) -> Result<()> {
         let device = self.device();
         let ga = self.geometry().alignment as u64;
         let da = device.alignment() as u64;
         let start = end & !(ga - 1);
-        let mut buf = AlignedBuf::new(ga as usize, ga as usize)?;
+        let page_end = align_up(end + 1, self.page_size());
+        let mut buf = AlignedBuf::new((page_end - start) as usize, ga as usize)?;
         // The bytes before `end` in the block (read in device-aligned units: the device may
         // end before the block does). Below the device's begin or end they are not log bytes.
         let keep_end = align_up(end, da);

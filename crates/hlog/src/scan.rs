@@ -4,6 +4,7 @@ use faster_device::AlignedBuf;
 use faster_epoch::Participant;
 
 use crate::address::Address;
+use crate::checksum;
 use crate::error::{HlogError, Result};
 use crate::hlog::Hlog;
 use crate::record::{Entry, HEADER_SIZE, Header, RecordRef, parse_entry};
@@ -29,7 +30,9 @@ pub struct ScanRecord {
 /// [`Hlog::scan`]. Skips records marked invalid, page padding and unwritten space.
 ///
 /// Pages below the head are read from the device, one page per request, waiting for the read
-/// synchronously; pages in memory are copied out of their frame under the scan's own epoch
+/// synchronously, and verified before any of their records is returned (every record's
+/// checksum, and that the page holds nothing but records and clean padding up to its end or
+/// the scan's: [`crate::checksum::verify_range`]); pages in memory are copied out of their frame under the scan's own epoch
 /// participant (protected only while copying, so the scan never holds the log back). After an
 /// error the iterator ends.
 pub struct LogScan<'a> {
@@ -111,6 +114,9 @@ impl LogScan<'_> {
         let read_len = (len as u64).div_ceil(align) * align;
         let data = read_sync(self.log, start, read_len as usize)?;
         self.buf.extend_from_slice(&data[..len]);
+        // From the device: every record's checksum, and nothing but records and clean
+        // padding up to the page's end (or the scan's).
+        checksum::verify_range(&self.buf, start, (self.next, end), bits, |_, _| {})?;
         self.page = Some(page);
         Ok(())
     }

@@ -8,10 +8,12 @@ use faster_device::{AlignedBuf, Device, DeviceError};
 use faster_epoch::{Guard, Participant};
 
 use crate::address::Address;
+use crate::checksum;
 use crate::error::{HlogError, Result};
 use crate::hlog::Hlog;
 use crate::record::FILLER_BIT;
 use crate::scan::read_sync;
+use crate::sync::Ordering;
 
 /// Largest number of bytes copied and written by one request (raised to the alignment if
 /// that is larger).
@@ -107,6 +109,35 @@ const fn align_up(x: u64, a: u64) -> u64 {
 }
 
 impl Hlog {
+    /// One step of waiting until every record allocated below `addr` (an address at or below
+    /// the tail, loaded before this call) is completely written: `true` once it is. The
+    /// first call for an address requests an epoch action that runs once every participant
+    /// protected now has refreshed, and a participant writes the record it allocated before
+    /// its next refresh (see [`Hlog::allocate`]); each call refreshes `guard` and returns.
+    /// For a caller that must do other work between steps (a checkpoint driver acting for
+    /// idle sessions), before [`Hlog::snapshot_to`] of a range that ends near the tail.
+    pub fn try_wait_written<P: BorrowMut<Participant>>(
+        &self,
+        guard: &mut Guard<P>,
+        addr: Address,
+    ) -> bool {
+        let s = self.shared();
+        let a = addr.min(self.tail_address()).raw();
+        if s.written_until.load(Ordering::Acquire) >= a {
+            return true;
+        }
+        if s.written_requested.fetch_max(a, Ordering::AcqRel) < a {
+            let weak = Arc::downgrade(self.shared_arc());
+            guard.bump_epoch(move || {
+                if let Some(s) = weak.upgrade() {
+                    s.written_until.fetch_max(a, Ordering::AcqRel);
+                }
+            });
+        }
+        guard.refresh();
+        s.written_until.load(Ordering::Acquire) >= a
+    }
+
     /// Writes the log bytes of `[from, to)` to `target`, log address `a` at target offset
     /// `a - base` (`base` is `from` rounded down to the larger of the target's and the log's
     /// alignment), then flushes `target` so the copy is durable. See [`SnapshotInfo`] for the
@@ -119,9 +150,15 @@ impl Hlog {
     /// evicted page has been flushed). The unused end of the page a recovered log resumed after
     /// (see [`Hlog::recover`]) is copied as page padding.
     ///
-    /// **Caller's contract:** nobody updates bytes of `[from, to)` in place while the snapshot
-    /// runs (header bits included), and every record of the range is completely written;
-    /// the log may keep growing at the tail meanwhile. This call drives completions of the
+    /// Every record copied from memory is stamped with its checksum in the copy (see
+    /// [`crate::checksum`]); records read from the device are verified instead, and a
+    /// damaged one fails the snapshot.
+    ///
+    /// **Caller's contract:** every record of the range is completely written (wait for it
+    /// with [`Hlog::try_wait_written`]); records updated in place while the snapshot runs are
+    /// copied as they are (their checksum covers the bytes copied), so a caller who needs
+    /// them stable must keep them from being updated; the log may keep growing at the tail
+    /// meanwhile. This call drives completions of the
     /// log's device and of `target` on the calling thread (running their callbacks).
     ///
     /// Errors: [`HlogError::AddressOutOfRange`] unless `begin <= from <= to <= tail`;
@@ -190,10 +227,12 @@ impl Hlog {
         from: u64,
         to: u64,
     ) -> Result<()> {
-        let chunk = CHUNK.max(align);
+        // Chunks end at page boundaries (both are powers of two), so that no record
+        // straddles two chunks: each chunk's records are stamped whole.
+        let chunk = CHUNK.max(align).max(self.page_size());
         let mut start = base;
         while start < end {
-            let stop = (start + chunk).min(end);
+            let stop = ((start / chunk + 1) * chunk).min(end);
             let mut buf = AlignedBuf::new((stop - start) as usize, align as usize)?;
             self.fill(&mut buf, start, from, to)?;
             // Let eviction proceed past what we copied before we wait for the device.
@@ -231,11 +270,19 @@ impl Hlog {
                 // Word-aligned cover of [lo, hi): `at` and page ends are multiples of 8.
                 let (lo8, hi8) = (lo & !7, align_up(hi, 8));
                 let out = &mut buf[(lo8 - start) as usize..(hi8 - start) as usize];
-                self.copy_piece(page_start, lo8, out)?;
+                let from_memory = self.copy_piece(page_start, lo8, out)?;
                 // Keep only [lo, hi) (zeros around it).
                 out[..(lo - lo8) as usize].fill(0);
                 let keep = (hi - lo8) as usize;
                 out[keep..].fill(0);
+                // `lo` is the start of a record (`from`, or a page start) and `hi` the end of
+                // one or of the page. Records copied from memory get their checksums; those
+                // read from the device must carry intact ones (never stamp over damage).
+                if from_memory {
+                    checksum::stamp_range(buf, start, (lo, hi), bits);
+                } else {
+                    checksum::verify_range(buf, start, (lo, hi), bits, |_, _| {})?;
+                }
             }
             at = page_end;
         }
@@ -243,8 +290,9 @@ impl Hlog {
     }
 
     /// Copies the log bytes at `[lo8, lo8 + out.len())`, inside the page starting at
-    /// `page_start`, into `out`: from the frame if the page is in memory, else from the device.
-    fn copy_piece(&self, page_start: u64, lo8: u64, out: &mut [u8]) -> Result<()> {
+    /// `page_start`, into `out`: from the frame if the page is in memory (returns `true`),
+    /// else from the device (`false`).
+    fn copy_piece(&self, page_start: u64, lo8: u64, out: &mut [u8]) -> Result<bool> {
         let s = self.shared();
         // The head is page-aligned: the page is wholly in memory or wholly below the head.
         if page_start >= s.head() {
@@ -257,7 +305,7 @@ impl Hlog {
             // Defensive re-check: if the frame could have been reused for another page
             // during the copy, the page has been flushed; read it from the device instead.
             if s.safe_head() <= page_start {
-                return Ok(());
+                return Ok(true);
             }
         }
         // Below the head: flushed (the head never passes `flushed_until`).
@@ -267,6 +315,6 @@ impl Hlog {
         let data = read_sync(self, r0, (r1 - r0) as usize)?;
         let skip = (lo8 - r0) as usize;
         out.copy_from_slice(&data[skip..skip + out.len()]);
-        Ok(())
+        Ok(false)
     }
 }
