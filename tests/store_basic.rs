@@ -163,17 +163,18 @@ fn opening_an_existing_store_is_refused_and_harmless() {
     let mut s = store.start_session();
     s.upsert(b"k", b"v").unwrap();
     assert!(dir.path().join("db").join("log").is_dir());
+    // While it is open, the directory is locked: a second open is refused at once.
     match FasterKv::open(config.clone()) {
-        Err(Error::AlreadyExists { path }) => assert_eq!(path, dir.path().join("db")),
-        other => panic!("expected AlreadyExists, got {other:?}"),
+        Err(Error::InUse { dir: d }) => assert_eq!(d, dir.path().join("db")),
+        other => panic!("expected InUse, got {other:?}"),
     }
     assert_eq!(s.read(b"k").unwrap(), Some(b"v".to_vec()));
     drop(s);
     drop(store);
-    assert!(matches!(
-        FasterKv::open(config),
-        Err(Error::AlreadyExists { .. })
-    ));
+    match FasterKv::open(config) {
+        Err(Error::AlreadyExists { path }) => assert_eq!(path, dir.path().join("db")),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
 }
 
 #[test]

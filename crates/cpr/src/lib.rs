@@ -49,5 +49,5 @@ mod sync;
 pub use driver::{CheckpointDone, CheckpointHooks, SessionCut, Started};
 pub use error::CprError;
 pub use machine::{Cpr, PhaseObserver};
-pub use member::{Membership, Rules, SessionWork};
+pub use member::{MAX_SERIAL, Membership, Rules, SessionWork};
 pub use state::{Action, Phase, SystemState};

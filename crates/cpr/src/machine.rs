@@ -113,8 +113,8 @@ impl Cpr {
 
     /// Joins a session: `id` names it in checkpoints, `slot` is the index of
     /// its epoch slot ([`faster_epoch::Participant::slot_index`]), which must
-    /// be **protected already**, and `serial` is its last serial so far. The
-    /// session takes part in the phase under way from now on.
+    /// be **protected already**, and `serial` is its last serial so far (at most
+    /// [`crate::MAX_SERIAL`]). The session takes part in the phase under way from now on.
     pub fn join(&self, id: u64, slot: usize, serial: u64) -> Membership {
         Membership::join(self.shared.clone(), id, slot, serial)
     }

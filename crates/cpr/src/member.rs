@@ -39,6 +39,10 @@ use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, lock, try_lock};
 use crate::{SessionCut, fence};
 
 const BUSY: u64 = 1;
+/// The largest serial number a session may reach: `busy` holds the serial shifted left by
+/// one. A store refuses operations past it (and recovery refuses checkpoints that record
+/// more).
+pub const MAX_SERIAL: u64 = u64::MAX >> 1;
 /// A cached view that never equals a packed state: the fast path falls into
 /// the slow path until the phase is acknowledged.
 const UNSYNCED: u64 = u64::MAX;
@@ -155,6 +159,7 @@ impl std::fmt::Debug for Membership {
 
 impl Membership {
     pub(crate) fn join(shared: Arc<Shared>, id: u64, slot: usize, serial: u64) -> Membership {
+        debug_assert!(serial <= MAX_SERIAL, "serial {serial} beyond MAX_SERIAL");
         let member = Arc::new(Member {
             id,
             slot,

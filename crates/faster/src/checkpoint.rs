@@ -190,7 +190,8 @@ struct StoreHooks {
     log_bytes: u64,
     /// The driver's epoch guard while it flushes (an observer: it never holds a phase).
     flush_guard: Option<faster_epoch::Guard<faster_epoch::Participant>>,
-    /// The fold-over flush's target (the tail when WAIT_FLUSH began).
+    /// The end of the log capture: the tail when WAIT_FLUSH began (the fold-over flush's
+    /// target, the snapshot's end).
     flush_target: Option<faster_hlog::Address>,
     flushed_before: u64,
 }
@@ -217,11 +218,7 @@ impl StoreHooks {
     }
 
     fn file_device(&self, dir: &std::path::Path, base: &str) -> Result<FileDevice> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            what: "creating",
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        self.inner.layout.ensure_dir(dir)?;
         let options = DeviceOptions::default()
             .with_base_name(base)
             .with_segment_size(self.inner.checkpoint_segment_size);
@@ -270,6 +267,7 @@ impl StoreHooks {
                 })
                 .collect(),
             page_size: hlog.page_size(),
+            log_segment_size: self.inner.log_segment_size,
         }
     }
 
@@ -305,11 +303,7 @@ impl CheckpointHooks for StoreHooks {
             self.index_part = crate::store::lock(&self.inner.last_index).clone();
         }
         let dir = self.inner.layout.checkpoint_dir(&self.token);
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            what: "creating the checkpoint directory",
-            path: dir,
-            source,
-        })
+        Ok(self.inner.layout.ensure_dir(&dir)?)
     }
 
     fn write_index(&mut self, _version: u64) -> Result<()> {
@@ -360,7 +354,14 @@ impl CheckpointHooks for StoreHooks {
                 self.log_bytes = target.raw().saturating_sub(self.flushed_before);
             }
             LogCapture::Snapshot => {
-                let tail = hlog.tail_address();
+                // The snapshot ends at the tail as of WAIT_FLUSH; records allocated below it
+                // may still be being written (by sessions already in v + 1): wait until they
+                // are, so the copy holds no half-written record.
+                let tail = *self.flush_target.get_or_insert_with(|| hlog.tail_address());
+                if !hlog.try_wait_written(&mut guard, tail) {
+                    self.flush_guard = Some(guard);
+                    return Ok(false);
+                }
                 // Nothing flushed yet means the snapshot starts at the log's beginning.
                 let from = hlog
                     .flushed_until_address()

@@ -55,6 +55,33 @@ pub enum Error {
         /// The store's directory.
         path: PathBuf,
     },
+    /// Another open store holds the directory ([`crate::FasterKv::open`] or
+    /// [`crate::FasterKv::recover`] in this process or another; see the lock file `LOCK`).
+    /// Nothing in the directory was read or changed.
+    #[error("the store in {} is in use by another open store", dir.display())]
+    InUse {
+        /// The store's directory.
+        dir: PathBuf,
+    },
+    /// A path inside the store's directory is a symbolic link where the store keeps a file
+    /// or directory of its own: the store never follows one (it could lead writes outside the
+    /// directory). The layers report the same as [`DeviceError::Symlink`] and
+    /// [`faster_recovery::RecoveryError::Symlink`]; [`Error::symlink`] finds any of them.
+    #[error("{} is a symbolic link: refusing to follow it", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Session `session` has used every serial number ([`faster_cpr::MAX_SERIAL`]): it
+    /// cannot issue another operation (start a new session).
+    #[error("session {session} has used every serial number")]
+    SerialExhausted {
+        /// The session.
+        session: crate::SessionId,
+    },
+    /// Every session id has been handed out ([`faster_recovery::MAX_SESSION_ID`]).
+    #[error("no session id is left")]
+    SessionIdsExhausted,
     /// A file-system operation on the store's directory failed.
     #[error("{what} {}: {source}", path.display())]
     Io {
@@ -135,6 +162,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::Io`], or [`Error::Symlink`] if `source` says the path was a symbolic link.
+    pub(crate) fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> Error {
+        if faster_device::nofollow::is_symlink_error(&source) {
+            return Error::Symlink {
+                path: path.to_path_buf(),
+            };
+        }
+        Error::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The symbolic link this error refused to follow, whichever layer found it.
+    pub fn symlink(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::Symlink { path }
+            | Error::Device(DeviceError::Symlink { path })
+            | Error::Recovery(faster_recovery::RecoveryError::Symlink { path }) => Some(path),
+            Error::Hlog(HlogError::Device(DeviceError::Symlink { path })) => Some(path),
+            Error::Recovery(faster_recovery::RecoveryError::Log(HlogError::Device(
+                DeviceError::Symlink { path },
+            ))) => Some(path),
+            _ => None,
+        }
+    }
+
     /// The store's form of a state-machine error.
     pub(crate) fn from_cpr(e: faster_cpr::CprError<Error>) -> Error {
         use faster_cpr::CprError;

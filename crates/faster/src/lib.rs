@@ -151,6 +151,7 @@ mod batch;
 mod checkpoint;
 mod config;
 mod error;
+mod lock;
 mod ops;
 mod pending;
 mod recover;

@@ -19,6 +19,7 @@ use faster_recovery::{
 
 use crate::config::{Config, LogDevice};
 use crate::error::{Error, Result};
+use crate::lock::DirLock;
 use crate::session::{Session, SessionId};
 use crate::store::{self, FasterKv, Parts};
 
@@ -42,8 +43,12 @@ pub struct Recovered {
 impl FasterKv {
     /// Recovers the store in `config`'s directory from its newest valid checkpoint.
     ///
+    /// The directory is locked first, as by [`FasterKv::open`] ([`Error::InUse`] if another
+    /// open store holds it).
+    ///
     /// Damaged checkpoints (metadata that does not decode or validate, missing or short
-    /// files, index files that do not load) are skipped under [`RecoveryPolicy::Fallback`]
+    /// files, symbolic links, index files that do not load, log or snapshot records whose
+    /// checksums do not match, log bytes lost) are skipped under [`RecoveryPolicy::Fallback`]
     /// (the default; see [`Config::with_recovery_policy`]) and reported in
     /// [`Recovered::skipped`]; under [`RecoveryPolicy::Strict`] the first one is an error.
     /// Checkpoints whose session serials go backwards are [`Error::Recovery`] with
@@ -55,6 +60,7 @@ impl FasterKv {
     pub fn recover(config: Config) -> Result<(FasterKv, Recovered)> {
         check_device(&config)?;
         let layout = StoreLayout::new(&config.dir);
+        let mut lock = Some(lock_existing(&layout)?);
         let policy = config.recovery_policy;
         let mut skipped = Vec::new();
         for token in layout.list()? {
@@ -72,11 +78,17 @@ impl FasterKv {
                     continue;
                 }
             };
-            match restore(&config, &layout, chosen, &mut skipped) {
-                Err(Error::Recovery(e @ RecoveryError::Index { .. }))
-                    if policy == RecoveryPolicy::Fallback =>
-                {
-                    // Nothing was written before the index loaded: try an older one.
+            match restore(&config, &layout, chosen, &mut skipped, &mut lock) {
+                Err(Error::Recovery(
+                    e @ (RecoveryError::Index { .. }
+                    | RecoveryError::Corrupt { .. }
+                    | RecoveryError::Symlink { .. }),
+                )) if policy == RecoveryPolicy::Fallback => {
+                    // A damaged index, log or snapshot: try an older checkpoint. What the
+                    // failed replay wrote lies at or beyond this checkpoint's flushed
+                    // address (the snapshot's bytes, padding and invalidations past its
+                    // start), where an older checkpoint reads nothing it does not bring
+                    // back itself.
                     log::warn!("skipping checkpoint {token}: {e}");
                     skipped.push((token.to_string(), e.to_string()));
                 }
@@ -97,8 +109,9 @@ impl FasterKv {
         check_device(&config)?;
         let layout = StoreLayout::new(&config.dir);
         let token = CheckpointToken::parse(token)?;
+        let mut lock = Some(lock_existing(&layout)?);
         let chosen = faster_recovery::choose(&layout, &token, config.recovery_policy)?;
-        restore(&config, &layout, chosen, &mut Vec::new())
+        restore(&config, &layout, chosen, &mut Vec::new(), &mut lock)
     }
 
     /// Continues recovered session `id`: returns the session and its recovered serial `t`;
@@ -145,12 +158,27 @@ fn check_device(config: &Config) -> Result<()> {
     Ok(())
 }
 
-/// Replays `chosen` and assembles the store; sets newer checkpoints aside.
+/// Locks the directory of an existing store ([`RecoveryError::NoCheckpoint`] if there is no
+/// directory at all).
+fn lock_existing(layout: &StoreLayout) -> Result<DirLock> {
+    if !layout.dir().is_dir() {
+        return Err(RecoveryError::NoCheckpoint {
+            dir: layout.checkpoints_dir(),
+        }
+        .into());
+    }
+    DirLock::acquire(layout.dir())
+}
+
+/// Replays `chosen` and assembles the store (taking `lock` on success); sets newer
+/// checkpoints aside. The log device is opened with the segment size the checkpoint
+/// recorded, whatever the configuration says.
 fn restore(
     config: &Config,
     layout: &StoreLayout,
     chosen: Chosen,
     skipped: &mut Vec<(String, String)>,
+    lock: &mut Option<DirLock>,
 ) -> Result<(FasterKv, Recovered)> {
     let Chosen {
         meta,
@@ -166,7 +194,12 @@ fn restore(
         }
         .into());
     }
-    let device = store::open_device(config, &config.dir.join("log"))?;
+    let mut config = config.clone();
+    if let (None, Some(seg)) = (&config.custom_device, meta.log_segment_size) {
+        config.device_options.segment_size = seg;
+    }
+    let config = &config;
+    let device = store::open_device(config, &layout.log_dir())?;
     let epoch = store::new_epoch(config)?;
     let replayed =
         faster_recovery::replay(&meta, layout, device, epoch.clone(), config.hlog_config())?;
@@ -185,6 +218,10 @@ fn restore(
         version: meta.version + 1,
         last_index: meta.index.clone(),
         sessions: sessions.clone(),
+        lock: lock.take().ok_or(Error::InvalidConfig(
+            "the store directory is not locked".into(),
+        ))?,
+        log_segment_size: store::log_segment_size(config),
     };
     let store = FasterKv::assemble(config, parts);
     let recovered = Recovered {

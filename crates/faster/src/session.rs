@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use faster_cpr::{Membership, SessionWork};
+use faster_cpr::{MAX_SERIAL, Membership, SessionWork};
 use faster_epoch::{Guard, Participant};
 use faster_hlog::Address;
 use faster_index::KeyHash;
@@ -299,9 +299,11 @@ impl Session {
             return Err(Error::Closed);
         }
         let synced = live.cpr.enter(self.serial);
+        // `self.serial <= MAX_SERIAL < u64::MAX`: no overflow.
         let serial = self.serial + 1;
-        // One test for both rare cases: a phase change to follow, a refresh due.
-        if !synced | (serial % REFRESH_INTERVAL == 0) {
+        // One test for the rare cases: a phase change to follow, a refresh due, the last
+        // serial number used.
+        if !synced | (serial % REFRESH_INTERVAL == 0) | (serial > MAX_SERIAL) {
             return self.op_slow(synced, f);
         }
         self.serial = serial;
@@ -334,11 +336,22 @@ impl Session {
         if self.inner.is_closed() {
             return Err(Error::Closed);
         }
-        self.serial += 1;
+        self.next_serial()?;
         if self.serial % REFRESH_INTERVAL == 0 {
             self.refresh_in_op()?;
         }
         self.run_tries(f)
+    }
+
+    /// Takes the next serial number, or fails with [`Error::SerialExhausted`] (the session
+    /// keeps its last one) past [`MAX_SERIAL`].
+    #[inline(always)]
+    fn next_serial(&mut self) -> Result<()> {
+        if self.serial >= MAX_SERIAL {
+            return Err(Error::SerialExhausted { session: self.id });
+        }
+        self.serial += 1;
+        Ok(())
     }
 
     /// The refresh of a busy session (periodically inside an operation, or
@@ -368,7 +381,10 @@ impl Session {
             // checkpoint may have cleared its protection while it was idle).
             self.sync(self.serial, true)?;
         }
-        self.serial += 1;
+        if let Err(e) = self.next_serial() {
+            self.exit();
+            return Err(e);
+        }
         if self.serial % REFRESH_INTERVAL == 0 {
             if let Err(e) = self.refresh_in_op() {
                 self.exit();

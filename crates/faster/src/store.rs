@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use faster_cpr::Cpr;
-use faster_recovery::{IndexPart, StoreLayout};
+use faster_recovery::{IndexPart, LOG_DIR, StoreLayout};
 
 use faster_device::{Device, DeviceOptions, FileDevice, MemoryDevice};
 use faster_epoch::LightEpoch;
@@ -18,6 +18,7 @@ use faster_index::HashIndex;
 
 use crate::config::{Config, LogDevice};
 use crate::error::{Error, Result};
+use crate::lock::DirLock;
 use crate::session::Session;
 
 /// The file that marks a directory as holding a store.
@@ -49,6 +50,11 @@ pub(crate) struct Inner {
     /// The sessions of the recovered checkpoint: id -> (serial, continued already).
     pub(crate) recovered: Mutex<HashMap<u64, (u64, bool)>>,
     dir: PathBuf,
+    /// The segment size of the log's own files in `<dir>/log` (recorded by checkpoints);
+    /// `None` for a device of the caller's or in memory.
+    pub(crate) log_segment_size: Option<u64>,
+    /// The directory's lock, released when the store is freed.
+    _lock: DirLock,
 }
 
 /// What a store is assembled from: fresh parts ([`FasterKv::open`]) or recovered ones
@@ -62,6 +68,10 @@ pub(crate) struct Parts {
     pub(crate) last_index: Option<IndexPart>,
     /// Recovered `(id, serial)` pairs.
     pub(crate) sessions: Vec<(u64, u64)>,
+    /// The directory's lock, taken before anything in it was read.
+    pub(crate) lock: DirLock,
+    /// See [`Inner::log_segment_size`].
+    pub(crate) log_segment_size: Option<u64>,
 }
 
 impl Inner {
@@ -88,9 +98,15 @@ impl FasterKv {
     /// Creates a new store in `config`'s directory (creating the directory if missing); the
     /// log's device lives in `<dir>/log/`.
     ///
+    /// The store locks the directory for its life (`<dir>/LOCK`, see [`Error::InUse`]): a
+    /// second open of it, in this process or another, fails at once with [`Error::InUse`];
+    /// the lock goes when the store is freed (its last handle and session dropped) or its
+    /// process dies.
+    ///
     /// Fails with [`Error::AlreadyExists`] if the directory already holds a store (recover it
-    /// with [`FasterKv::recover`]; nothing is touched), and with the layers' errors if the
-    /// configuration is invalid or the device cannot be opened.
+    /// with [`FasterKv::recover`]; nothing is touched), with [`Error::Symlink`] if a path the
+    /// store keeps inside the directory is a symbolic link, and with the layers' errors if
+    /// the configuration is invalid or the device cannot be opened.
     pub fn open(config: Config) -> Result<FasterKv> {
         config.validate()?;
         let dir = config.dir.clone();
@@ -99,9 +115,10 @@ impl FasterKv {
             path: dir.clone(),
             source,
         })?;
+        let lock = DirLock::acquire(&dir)?;
         let marker = dir.join(MARKER);
-        let log_dir = dir.join("log");
-        if marker.exists() || dir_has_entries(&log_dir) {
+        let log_dir = StoreLayout::new(&dir).log_dir();
+        if fs::symlink_metadata(&marker).is_ok() || dir_has_entries(&log_dir) {
             return Err(Error::AlreadyExists { path: dir });
         }
         match fs::OpenOptions::new()
@@ -121,7 +138,7 @@ impl FasterKv {
                 });
             }
         }
-        let result = Self::build(&config, &log_dir);
+        let result = Self::build(&config, &log_dir, lock);
         if result.is_err() {
             // Nothing was stored: leave the directory reusable.
             let _ = fs::remove_file(&marker);
@@ -129,7 +146,7 @@ impl FasterKv {
         result
     }
 
-    fn build(config: &Config, log_dir: &Path) -> Result<FasterKv> {
+    fn build(config: &Config, log_dir: &Path, lock: DirLock) -> Result<FasterKv> {
         let device = open_device(config, log_dir)?;
         let epoch = new_epoch(config)?;
         let hlog = Hlog::new(config.hlog_config(), device, epoch.clone())?;
@@ -141,19 +158,27 @@ impl FasterKv {
             version: 1,
             last_index: None,
             sessions: Vec::new(),
+            lock,
+            log_segment_size: log_segment_size(config),
         };
         Ok(Self::assemble(config, parts))
     }
 
     /// The store made of `parts`: its CPR machine starts at rest in `parts.version`, new
-    /// session ids above every recovered one.
+    /// session ids above every recovered one (recovery bounds those by
+    /// [`faster_recovery::MAX_SESSION_ID`], so the next one exists).
     pub(crate) fn assemble(config: &Config, parts: Parts) -> FasterKv {
         let observer = config
             .phase_observer
             .clone()
             .map(|o| Box::new(move |s: faster_cpr::SystemState| o(s)) as faster_cpr::PhaseObserver);
         let cpr = Cpr::new(parts.epoch.clone(), parts.version, observer);
-        let next = parts.sessions.iter().map(|s| s.0 + 1).max().unwrap_or(1);
+        let next = parts
+            .sessions
+            .iter()
+            .map(|s| s.0.saturating_add(1))
+            .max()
+            .unwrap_or(1);
         let recovered = parts
             .sessions
             .iter()
@@ -174,6 +199,8 @@ impl FasterKv {
                 next_session: AtomicU64::new(next.max(1)),
                 recovered: Mutex::new(recovered),
                 dir: config.dir.clone(),
+                log_segment_size: parts.log_segment_size,
+                _lock: parts.lock,
             }),
         }
     }
@@ -188,27 +215,31 @@ impl FasterKv {
     pub fn start_session(&self) -> Session {
         match self.try_start_session() {
             Ok(s) => s,
-            Err(Error::Closed) => Session::closed(self.inner.clone(), self.next_id()),
+            Err(Error::Closed) => Session::closed(self.inner.clone(), 0),
             Err(e) => panic!("cannot start a session: {e}"),
         }
     }
 
     /// Starts a session, or fails with [`Error::Epoch`] when the epoch table is full (too
-    /// many live sessions) or [`Error::Closed`] when the store is closed.
+    /// many live sessions), [`Error::Closed`] when the store is closed, and
+    /// [`Error::SessionIdsExhausted`] after [`faster_recovery::MAX_SESSION_ID`] sessions.
     pub fn try_start_session(&self) -> Result<Session> {
         if self.inner.is_closed() {
             return Err(Error::Closed);
         }
         let participant = self.inner.epoch.register()?;
-        Ok(Session::new(
-            self.inner.clone(),
-            self.next_id(),
-            participant,
-        ))
+        let id = self.next_id()?;
+        Ok(Session::new(self.inner.clone(), id, participant))
     }
 
-    fn next_id(&self) -> u64 {
-        self.inner.next_session.fetch_add(1, Ordering::Relaxed)
+    /// The next session id (never reused, never past [`faster_recovery::MAX_SESSION_ID`]).
+    fn next_id(&self) -> Result<u64> {
+        self.inner
+            .next_session
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n <= faster_recovery::MAX_SESSION_ID).then_some(n + 1)
+            })
+            .map_err(|_| Error::SessionIdsExhausted)
     }
 
     /// Closes the store: from now on every session operation fails with [`Error::Closed`]
@@ -334,17 +365,21 @@ pub(crate) fn new_epoch(config: &Config) -> Result<LightEpoch> {
     )?)
 }
 
+/// The segment size of the log's own files, if the log lives in `<dir>/log`.
+pub(crate) fn log_segment_size(config: &Config) -> Option<u64> {
+    (config.custom_device.is_none() && config.device != LogDevice::Memory)
+        .then_some(config.device_options.segment_size)
+}
+
 pub(crate) fn open_device(config: &Config, log_dir: &Path) -> Result<Arc<dyn Device>> {
     if let Some(d) = &config.custom_device {
         return Ok(d.clone());
     }
-    let options: DeviceOptions = config.device_options.clone().with_base_name("log");
+    let options: DeviceOptions = config.device_options.clone().with_base_name(LOG_DIR);
+    // The log directory is never a symbolic link (nor is anything below the store's).
     let create = || {
-        fs::create_dir_all(log_dir).map_err(|source| Error::Io {
-            what: "creating the log directory",
-            path: log_dir.to_path_buf(),
-            source,
-        })
+        faster_device::nofollow::ensure_dirs_below(&config.dir, log_dir)
+            .map_err(|source| Error::io("creating the log directory", log_dir, source))
     };
     Ok(match config.device {
         LogDevice::Memory => Arc::new(MemoryDevice::new(options)?),

@@ -20,8 +20,9 @@ use crate::validate::validate;
 
 /// The first eight bytes of every metadata file.
 pub const MAGIC: [u8; 8] = *b"FSTRCKPT";
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes and reads. Version 2: records on the log device and
+/// in snapshots carry checksums, and the metadata names the log's segment size.
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes before the payload: magic, format version, payload length.
 pub const HEADER_BYTES: usize = 16;
 /// Bytes after the payload: the checksum.
@@ -77,6 +78,13 @@ pub fn decode(bytes: &[u8], file: &Path) -> Result<CheckpointMeta> {
     let (version, len) = rest_header.split_at(4);
     let version = u32::from_le_bytes(version.try_into().unwrap_or_default());
     if version != FORMAT_VERSION {
+        // A version far from any this project wrote means the header itself is damaged.
+        if version > FORMAT_VERSION + 100 {
+            return bad(format!(
+                "the header is damaged: its format version field reads {version} (this build \
+                 writes and reads version {FORMAT_VERSION})"
+            ));
+        }
         return bad(format!(
             "format version {version} found, but this build supports only version \
              {FORMAT_VERSION}"

@@ -16,6 +16,14 @@ pub enum RecoveryError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A path inside the store directory is a symbolic link where recovery expected a file
+    /// or directory of the store's: it is never followed (it could lead reads or writes
+    /// outside the store).
+    #[error("{} is a symbolic link: refusing to follow it", path.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
     /// Files that are each well-formed disagree with each other or violate an ordering rule
     /// (for example a session's serial number going backwards between checkpoints).
     #[error("checkpoints are inconsistent: {reason}")]
@@ -91,8 +99,12 @@ impl RecoveryError {
         }
     }
 
-    /// Shorthand for [`RecoveryError::Io`].
+    /// Shorthand for [`RecoveryError::Io`], or [`RecoveryError::Symlink`] if `source` says
+    /// the path was a symbolic link.
     pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        if faster_device::nofollow::is_symlink_error(&source) {
+            return RecoveryError::Symlink { path: path.into() };
+        }
         RecoveryError::Io {
             what,
             path: path.into(),
@@ -105,6 +117,9 @@ impl RecoveryError {
 /// [`RecoveryError::Device`] naming its directory).
 impl From<faster_device::DeviceError> for RecoveryError {
     fn from(source: faster_device::DeviceError) -> Self {
-        RecoveryError::Log(source.into())
+        match source {
+            faster_device::DeviceError::Symlink { path } => RecoveryError::Symlink { path },
+            source => RecoveryError::Log(source.into()),
+        }
     }
 }

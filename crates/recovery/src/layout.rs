@@ -1,14 +1,22 @@
 //! [`StoreLayout`]: the store directory's checkpoint layout; the one place paths are built.
 //!
 //! ```text
+//! <dir>/log/log.<n>                       the log device's segment files
 //! <dir>/checkpoints/<token>/meta          the metadata (written via meta.tmp)
 //! <dir>/checkpoints/<token>/index/        the index device: index.<n> segment files
 //! <dir>/checkpoints/<token>/snapshot/     the snapshot device: snapshot.<n> segment files
 //! ```
+//!
+//! Nothing below `<dir>` is reached through a symbolic link: directories are checked (or
+//! created) with [`faster_device::nofollow`], files are opened with `O_NOFOLLOW`, and a link
+//! is [`RecoveryError::Symlink`] naming it. (`<dir>` itself may be a link: the caller chose
+//! it.)
 
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use faster_device::nofollow;
 
 use crate::codec::{MAX_META_BYTES, decode, encode};
 use crate::error::{RecoveryError, Result};
@@ -18,6 +26,8 @@ use crate::validate::validate;
 
 /// The name of the directory holding all checkpoints.
 pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// The name of the log device's directory, and the base name of its segment files.
+pub const LOG_DIR: &str = "log";
 /// The name of a checkpoint's metadata file.
 pub const META_FILE: &str = "meta";
 /// The temporary name the metadata is written under before it is renamed.
@@ -42,6 +52,30 @@ impl StoreLayout {
     /// The store directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// `<dir>/log`: the directory of the log device's segment files.
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join(LOG_DIR)
+    }
+
+    /// `<dir>/log/log.<n>`: segment `n` of the log device (open the device on
+    /// [`log_dir`](Self::log_dir) with base name [`LOG_DIR`]).
+    pub fn log_segment_path(&self, n: u64) -> PathBuf {
+        self.log_dir().join(format!("{LOG_DIR}.{n}"))
+    }
+
+    /// Makes sure `dir` (a directory of this layout) exists and that neither it nor any
+    /// directory between the store's directory and it is a symbolic link.
+    pub fn ensure_dir(&self, dir: &Path) -> Result<()> {
+        nofollow::ensure_dirs_below(&self.dir, dir)
+            .map_err(|e| RecoveryError::io("create directory", dir, e))
+    }
+
+    /// Checks that `dir` (a directory of this layout) is a directory and not a symbolic
+    /// link.
+    pub fn check_dir(&self, dir: &Path) -> Result<()> {
+        nofollow::check_dir(dir).map_err(|e| RecoveryError::io("open directory", dir, e))
     }
 
     /// `<dir>/checkpoints`.
@@ -106,8 +140,10 @@ impl StoreLayout {
         }
         let ckpt = self.checkpoint_dir(&meta.token);
         let created_root = !self.checkpoints_dir().exists();
-        fs::create_dir_all(&ckpt).map_err(|e| RecoveryError::io("create directory", &ckpt, e))?;
-        let mut f = File::create(&tmp).map_err(|e| RecoveryError::io("create", &tmp, e))?;
+        self.ensure_dir(&ckpt)?;
+        let mut f = nofollow::nofollow(OpenOptions::new().write(true).create(true).truncate(true))
+            .open(&tmp)
+            .map_err(|e| RecoveryError::io("create", &tmp, e))?;
         f.write_all(&bytes)
             .map_err(|e| RecoveryError::io("write", &tmp, e))?;
         f.sync_all()
@@ -127,7 +163,11 @@ impl StoreLayout {
     /// checked against [`MAX_META_BYTES`] before anything is read.
     pub fn read_meta(&self, token: &CheckpointToken) -> Result<CheckpointMeta> {
         let path = self.meta_path(token);
-        let f = File::open(&path).map_err(|e| RecoveryError::io("open", &path, e))?;
+        self.check_dir(&self.checkpoints_dir())?;
+        self.check_dir(&self.checkpoint_dir(token))?;
+        let f = nofollow::nofollow(OpenOptions::new().read(true))
+            .open(&path)
+            .map_err(|e| RecoveryError::io("open", &path, e))?;
         let len = f
             .metadata()
             .map_err(|e| RecoveryError::io("inspect", &path, e))?
@@ -156,10 +196,18 @@ impl StoreLayout {
         Ok(meta)
     }
 
-    /// The checkpoint directories whose names are valid tokens, newest (highest version)
-    /// first. Other names are ignored; a missing checkpoints directory means no checkpoints.
+    /// The entries of the checkpoints directory whose names are valid tokens, newest
+    /// (highest version) first. Other names are ignored; a missing checkpoints directory
+    /// means no checkpoints, one that is a symbolic link is [`RecoveryError::Symlink`]. An
+    /// entry with a token's name that is not a directory (a file, a symbolic link) is listed
+    /// too: reading it fails, so that recovery reports it as a damaged checkpoint instead of
+    /// passing over it in silence.
     pub fn list(&self) -> Result<Vec<CheckpointToken>> {
         let dir = self.checkpoints_dir();
+        match nofollow::check_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            r => r.map_err(|e| RecoveryError::io("list", &dir, e))?,
+        }
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -175,13 +223,7 @@ impl StoreLayout {
             else {
                 continue;
             };
-            let is_dir = entry
-                .file_type()
-                .map_err(|e| RecoveryError::io("inspect", entry.path(), e))?
-                .is_dir();
-            if is_dir {
-                tokens.push(token);
-            }
+            tokens.push(token);
         }
         tokens.sort_unstable_by(|a, b| b.cmp(a));
         Ok(tokens)
@@ -190,10 +232,21 @@ impl StoreLayout {
     /// Removes checkpoint `token`'s directory and everything in it (to abort a failed
     /// checkpoint, or to drop an old one). The `meta` file goes first and durably, so a crash
     /// part-way leaves a directory without metadata, never metadata without its data.
-    /// Removing a checkpoint that does not exist succeeds.
+    /// Removing a checkpoint that does not exist succeeds. A symbolic link (or a file) in the
+    /// checkpoint's place is removed itself, never followed.
     pub fn remove_checkpoint(&self, token: &CheckpointToken) -> Result<()> {
         let dir = self.checkpoint_dir(token);
         let meta = self.meta_path(token);
+        match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(RecoveryError::io("inspect", dir, e)),
+            // A link (or a file) in a checkpoint's place: remove it, never what it points to.
+            Ok(m) if !m.is_dir() => {
+                fs::remove_file(&dir).map_err(|e| RecoveryError::io("remove", &dir, e))?;
+                return sync_dir(&self.checkpoints_dir());
+            }
+            Ok(_) => {}
+        }
         match fs::remove_file(&meta) {
             Ok(()) => sync_dir(&dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -210,7 +263,8 @@ impl StoreLayout {
 
 /// `fsync`s a directory, making creations, renames and deletions in it durable.
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    nofollow::nofollow(OpenOptions::new().read(true))
+        .open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| RecoveryError::io("fsync directory", dir, e))
 }

@@ -18,6 +18,22 @@
 //! * `choose`: picking the newest valid checkpoint ([`choose_latest`], [`RecoveryPolicy`]) or
 //!   a named one ([`choose()`]).
 //!
+//! ## What a checkpoint may ask for
+//!
+//! Nothing read from a checkpoint is trusted before it is bounded, and bounded before
+//! anything is allocated, mapped or written: the metadata file is at most
+//! [`MAX_META_BYTES`] (so its session list is bounded by it) and checksummed; addresses are
+//! below [`ADDRESS_LIMIT`]; the page size is a power of two of at most [`MAX_PAGE_SIZE`];
+//! segment sizes are multiples of [`MIN_SEGMENT_SIZE`]; the index table has at most
+//! `2^`[`faster_index::MAX_TABLE_BITS`] buckets and at most
+//! [`faster_index::MAX_OVERFLOW_BUCKETS`] overflow buckets, with region sizes that match
+//! them; session ids are at most [`MAX_SESSION_ID`] and serials at most [`MAX_SERIAL`]. Then
+//! [`check_files`] compares every size with the files that must hold it (the index, the
+//! snapshot and the log segments) before a byte of them is read, so memory follows what the
+//! files justify; an allocation the machine refuses is a typed error, never an abort. Every
+//! byte read back is checksummed (the metadata, the index regions, each log and snapshot
+//! record), and nothing inside the store directory is reached through a symbolic link.
+//!
 //! It knows the on-disk formats of `faster-hlog` (48-bit addresses, records) and
 //! `faster-index` (its checkpoint info and regions), and opens file devices of `faster-device`. It must not know the facade (`faster`), its sessions
 //! or its public API: sessions appear here only as `(id, serial)` pairs. Nor does it know
@@ -39,10 +55,13 @@ mod validate;
 pub use choose::{Chosen, RecoveryPolicy, choose, choose_latest};
 pub use codec::{MAX_META_BYTES, decode, encode};
 pub use error::{RecoveryError, Result};
-pub use layout::{CHECKPOINTS_DIR, INDEX_DIR, META_FILE, META_TMP_FILE, SNAPSHOT_DIR, StoreLayout};
+pub use layout::{
+    CHECKPOINTS_DIR, INDEX_DIR, LOG_DIR, META_FILE, META_TMP_FILE, SNAPSHOT_DIR, StoreLayout,
+};
 pub use meta::{
-    ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, SessionCut,
+    ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, MAX_SERIAL,
+    MAX_SESSION_ID, SessionCut,
 };
 pub use replay::{ReplayStats, Replayed, replay};
 pub use token::{CheckpointToken, TOKEN_DIGITS, TOKEN_LEN, TOKEN_PREFIX};
-pub use validate::{check_files, validate, validate_successor};
+pub use validate::{MAX_PAGE_SIZE, MIN_SEGMENT_SIZE, check_files, validate, validate_successor};

@@ -10,6 +10,13 @@ pub const FIRST_VALID: u64 = faster_hlog::Address::FIRST_VALID.raw();
 /// One past the largest logical log address: addresses are 48-bit.
 pub const ADDRESS_LIMIT: u64 = 1 << faster_hlog::Address::BITS;
 
+/// The largest serial number a checkpoint may record for a session (the state machine's
+/// limit: `faster_cpr::MAX_SERIAL`, `2^63 - 1`).
+pub const MAX_SERIAL: u64 = u64::MAX >> 1;
+/// The largest session id a checkpoint may record (`2^63 - 1`): numbering the next session
+/// of a recovered store never overflows (past this limit a store refuses new sessions).
+pub const MAX_SESSION_ID: u64 = u64::MAX >> 1;
+
 /// What a checkpoint contains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CheckpointKind {
@@ -99,8 +106,15 @@ pub struct CheckpointMeta {
     pub index_bytes_written: u64,
     /// Every session's cut at version `v`; ids are unique.
     pub sessions: Vec<SessionCut>,
-    /// The hybrid log's page size in bytes (a power of two, at least 512).
+    /// The hybrid log's page size in bytes (a power of two, at least 512, at most
+    /// [`crate::MAX_PAGE_SIZE`]).
     pub page_size: u64,
+    /// The segment size of the store's own log files (`<dir>/log/log.<n>`, each holding log
+    /// bytes `[n * size, (n + 1) * size)`): recovery checks that the files the checkpoint
+    /// needs are there, whole, and opens the log with this size. `None` when the log lives
+    /// on a device of the caller's ([`faster`'s `Config::with_device`]), whose files recovery
+    /// does not know.
+    pub log_segment_size: Option<u64>,
 }
 
 impl CheckpointMeta {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use faster_device::{AlignedBuf, Device, DeviceOptions, FileDevice};
 use faster_epoch::LightEpoch;
-use faster_hlog::{Address, Hlog, HlogConfig, version_is_newer};
+use faster_hlog::{Address, Hlog, HlogConfig, HlogError, checksum, version_is_newer};
 use faster_index::{HashIndex, KeyHash};
 
 use crate::error::{RecoveryError, Result};
@@ -62,9 +62,12 @@ pub struct ReplayStats {
 /// 1. load the fuzzy index checkpoint named by the index part (tentative entries cleared);
 ///    nothing is written before this succeeds;
 /// 2. snapshot mode: copy the snapshot's log bytes `[flushed, final)` into the log device at
-///    their own addresses (bytes below `flushed` in the first aligned block are kept);
+///    their own addresses (bytes below `flushed` in the first aligned block are kept), each
+///    chunk only after its records verified (checksums, no unwritten space before `final`);
 /// 3. open the log over the device with [`Hlog::recover`] (`[begin, final)`, all on disk);
-/// 4. scan `[index start, final)` page by page from the device (any log size): a record of a
+/// 4. scan `[index start, final)` page by page from the device (any log size; each page is
+///    verified as it is read: every record's checksum, nothing but records and clean padding
+///    before `final`): a record of a
 ///    version not newer than `v` becomes its hash entry's target (later records win); a
 ///    newer record (of `v + 1`) is collected for invalidation and, if its entry points at
 ///    it, the entry goes back to its previous address (past other invalidated records);
@@ -75,8 +78,10 @@ pub struct ReplayStats {
 ///    checkpoint this store wrote; a defensive repair).
 ///
 /// Errors: [`RecoveryError::Index`] if the index files do not load (nothing was written
-/// then), [`RecoveryError::Device`] for the snapshot device, [`RecoveryError::Log`] for the
-/// log (reads, bad records, the invalidation writes), [`RecoveryError::Inconsistent`] if the
+/// then), [`RecoveryError::Device`] for the snapshot device, [`RecoveryError::Corrupt`]
+/// naming the snapshot or log segment file for damaged bytes (a checksum mismatch, lost or
+/// undecodable bytes), [`RecoveryError::Log`] for other failures of the log (reads, the
+/// invalidation writes), [`RecoveryError::Inconsistent`] if the
 /// checkpoint has no log part or its page size differs from `config`'s.
 pub fn replay(
     meta: &CheckpointMeta,
@@ -124,9 +129,12 @@ pub fn replay(
                 dir: index_dir.clone(),
                 source,
             },
+            RecoveryError::Log(e) => log_error(meta, layout, e),
             e => e,
         })?;
-    stats.records_invalidated = hlog.invalidate_on_device(&invalid)? as u64;
+    stats.records_invalidated = hlog
+        .invalidate_on_device(&invalid)
+        .map_err(|e| log_error(meta, layout, e))? as u64;
     index.for_each_entry(|_, slot, e| {
         if !e.is_tentative() && e.address() >= meta.final_address && slot.delete(e).is_ok() {
             stats.entries_dropped += 1;
@@ -191,11 +199,34 @@ fn repair_index(
     Ok(invalid)
 }
 
-/// Opens a checkpoint's file device in `dir` with base name `base`.
+/// A log error as recovery reports it: damaged bytes at a log address are
+/// [`RecoveryError::Corrupt`] naming the log segment file that holds them (or the log
+/// directory, for a log on a device of the caller's).
+fn log_error(meta: &CheckpointMeta, layout: &StoreLayout, e: HlogError) -> RecoveryError {
+    match e {
+        HlogError::Corrupt { address, reason } => {
+            let file = match meta.log_segment_size {
+                Some(seg) if seg > 0 => layout.log_segment_path(address.raw() / seg),
+                _ => layout.log_dir(),
+            };
+            RecoveryError::corrupt(
+                file,
+                format!(
+                    "log address {address} (checkpoint {}): {reason}",
+                    meta.token
+                ),
+            )
+        }
+        e => RecoveryError::Log(e),
+    }
+}
+
+/// Opens a checkpoint's file device in `dir` with base name `base`, read-only.
 fn open_file_device(dir: &Path, base: &str, segment_size: u64) -> Result<FileDevice> {
     let options = DeviceOptions::default()
         .with_base_name(base)
-        .with_segment_size(segment_size);
+        .with_segment_size(segment_size)
+        .with_read_only(true);
     FileDevice::open(dir, options).map_err(|source| RecoveryError::Device {
         path: dir.to_path_buf(),
         source,
@@ -243,13 +274,24 @@ fn copy_snapshot(meta: &CheckpointMeta, layout: &StoreLayout, log: &dyn Device) 
             ),
         ));
     }
+    // Chunks end at page boundaries, so each chunk's records are whole and verified before
+    // anything of the chunk is written.
+    let chunk = COPY_CHUNK.max(meta.page_size).max(align);
+    let page_bits = meta.page_size.trailing_zeros();
     let mut at = base;
     while at < end {
-        let stop = (at + COPY_CHUNK).min(end);
+        let stop = ((at / chunk + 1) * chunk).min(end);
         let len = (stop - at) as usize;
         let mut buf =
             faster_device::read_sync(&snap, at - base, AlignedBuf::new(len, align as usize)?)
                 .map_err(snap_err)?;
+        let (lo, hi) = (at.max(flushed), stop.min(fin));
+        if lo < hi {
+            checksum::verify_range(&buf, at, (lo, hi), page_bits, |_, _| {}).map_err(|e| {
+                let file = layout.snapshot_segment_path(&meta.token, (lo - base) / seg);
+                RecoveryError::corrupt(file, e.to_string())
+            })?;
+        }
         // The first block: the log device already holds [begin, flushed); bytes below the
         // begin are no log bytes (and may not be on the device).
         let keep_from = at.max(meta.begin_address);

@@ -9,12 +9,20 @@ use faster_index::{IndexCheckpointInfo, MAX_OVERFLOW_BUCKETS, MAX_TABLE_BITS};
 
 use crate::error::{RecoveryError, Result};
 use crate::layout::StoreLayout;
-use crate::meta::{ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode};
+use crate::meta::{
+    ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, MAX_SERIAL,
+    MAX_SESSION_ID,
+};
 
 /// Bytes per hash bucket (main table and overflow), as the index writes them.
 const BUCKET_BYTES: u64 = 64;
 /// The smallest accepted page size.
 const MIN_PAGE_SIZE: u64 = 512;
+/// The largest page size a checkpoint may record: 1 GiB.
+pub const MAX_PAGE_SIZE: u64 = 1 << 30;
+/// The smallest segment size (of the log, index and snapshot files) a checkpoint may record;
+/// every segment size is a multiple of it.
+pub const MIN_SEGMENT_SIZE: u64 = 512;
 
 /// Checks `meta` (read from `file`, named in errors) against its own rules; fails with
 /// [`RecoveryError::Corrupt`] saying which rule is broken:
@@ -27,7 +35,9 @@ const MIN_PAGE_SIZE: u64 = 512;
 /// * kind and parts agree: every kind has an index part; `IndexOnly` has no log mode and
 ///   `Full` and `IndexOnly` use their own index, `LogOnly` has a log mode and an index of a
 ///   version `<=` its own, started at or after `begin` and at or before `start`;
-/// * session ids are unique; the page size is a power of two `>= 512`;
+/// * session ids are unique, at most [`MAX_SESSION_ID`], with serials at most [`MAX_SERIAL`];
+///   the page size is a power of two in `[512, MAX_PAGE_SIZE]`; segment sizes are multiples
+///   of [`MIN_SEGMENT_SIZE`];
 /// * the index info is possible (table bits, overflow counts, region sizes and offsets).
 pub fn validate(meta: &CheckpointMeta, file: &Path) -> Result<()> {
     let bad = |reason: String| Err(RecoveryError::corrupt(file, reason));
@@ -46,6 +56,13 @@ pub fn validate(meta: &CheckpointMeta, file: &Path) -> Result<()> {
         if !ids.insert(s.id) {
             return bad(format!("session {} appears more than once", s.id));
         }
+        if s.id > MAX_SESSION_ID || s.issued > MAX_SERIAL {
+            return bad(format!(
+                "session {} with {} operations issued is beyond the limits (ids and serials \
+                 up to {MAX_SERIAL})",
+                s.id, s.issued
+            ));
+        }
         if s.serial > s.issued {
             return bad(format!(
                 "session {}'s cut, serial {}, is beyond the {} operations it had issued",
@@ -53,11 +70,17 @@ pub fn validate(meta: &CheckpointMeta, file: &Path) -> Result<()> {
             ));
         }
     }
-    if !meta.page_size.is_power_of_two() || meta.page_size < MIN_PAGE_SIZE {
+    if !meta.page_size.is_power_of_two()
+        || meta.page_size < MIN_PAGE_SIZE
+        || meta.page_size > MAX_PAGE_SIZE
+    {
         return bad(format!(
-            "page size {} is not a power of two of at least {MIN_PAGE_SIZE}",
+            "page size {} is not a power of two in [{MIN_PAGE_SIZE}, {MAX_PAGE_SIZE}]",
             meta.page_size
         ));
+    }
+    if let Some(seg) = meta.log_segment_size {
+        check_segment_size("log", seg).or_else(bad)?;
     }
     Ok(())
 }
@@ -126,8 +149,11 @@ fn check_addresses(meta: &CheckpointMeta) -> std::result::Result<(), String> {
 }
 
 fn check_segment_size(what: &str, seg: u64) -> std::result::Result<(), String> {
-    if seg == 0 || seg > i64::MAX as u64 {
-        return Err(format!("{what} segment size {seg} is out of range"));
+    if seg < MIN_SEGMENT_SIZE || seg % MIN_SEGMENT_SIZE != 0 || seg > i64::MAX as u64 {
+        return Err(format!(
+            "{what} segment size {seg} is not a multiple of {MIN_SEGMENT_SIZE} in \
+             [{MIN_SEGMENT_SIZE}, 2^63)"
+        ));
     }
     Ok(())
 }
@@ -246,12 +272,22 @@ pub fn validate_successor(older: &CheckpointMeta, newer: &CheckpointMeta) -> Res
     Ok(())
 }
 
-/// Checks that the data files `meta` refers to exist under `layout` and are long enough:
-/// the index device files (`index.<n>` in the index part's checkpoint's index directory)
-/// cover `[table_offset, end_offset)`, and in snapshot mode the snapshot device files
-/// (`snapshot.<n>` in the snapshot directory) cover `final - snapshot_start` bytes.
-/// A missing or short file is [`RecoveryError::Corrupt`] naming it. Contents are not read
-/// (the index checks its own checksums when it loads).
+/// Checks that the data files `meta` refers to exist under `layout` and are long enough,
+/// before anything is read, allocated or written:
+///
+/// * the index device files (`index.<n>` in the index part's checkpoint's index directory)
+///   cover `[table_offset, end_offset)`;
+/// * in snapshot mode the snapshot device files (`snapshot.<n>` in the snapshot directory)
+///   cover `final - snapshot_start` bytes;
+/// * when the metadata names the log's segment size, the log's segment files
+///   (`<dir>/log/log.<n>`) cover every byte of `[begin, end)` the checkpoint needs from
+///   them: `end` is the final address, or the flushed address in snapshot mode (the
+///   snapshot holds the rest).
+///
+/// A missing or short file (or one that is not a regular file) is [`RecoveryError::Corrupt`]
+/// naming it; a symbolic link, for a file or one of these directories, is
+/// [`RecoveryError::Symlink`]. Contents are not read here (the index checks its own
+/// checksums when it loads; replay checks every record's).
 pub fn check_files(meta: &CheckpointMeta, layout: &StoreLayout) -> Result<()> {
     if let Some(IndexPart {
         token,
@@ -260,6 +296,8 @@ pub fn check_files(meta: &CheckpointMeta, layout: &StoreLayout) -> Result<()> {
         ..
     }) = &meta.index
     {
+        layout.check_dir(&layout.checkpoint_dir(token))?;
+        layout.check_dir(&layout.index_dir(token))?;
         check_device(
             |n| layout.index_segment_path(token, n),
             *segment_size,
@@ -269,12 +307,24 @@ pub fn check_files(meta: &CheckpointMeta, layout: &StoreLayout) -> Result<()> {
     }
     if let (Some(start), Some(seg)) = (meta.snapshot_start, meta.snapshot_segment_size) {
         let bytes = meta.final_address.saturating_sub(start);
+        layout.check_dir(&layout.snapshot_dir(&meta.token))?;
         check_device(
             |n| layout.snapshot_segment_path(&meta.token, n),
             seg,
             0,
             bytes,
         )?;
+    }
+    if let (true, Some(seg)) = (meta.has_log(), meta.log_segment_size) {
+        let end = if meta.log_mode == Some(LogMode::Snapshot) {
+            meta.flushed_address
+        } else {
+            meta.final_address
+        };
+        if meta.begin_address < end {
+            layout.check_dir(&layout.log_dir())?;
+        }
+        check_device(|n| layout.log_segment_path(n), seg, meta.begin_address, end)?;
     }
     Ok(())
 }
@@ -293,8 +343,9 @@ fn check_device(path: impl Fn(u64) -> PathBuf, seg: u64, from: u64, to: u64) -> 
         let p = path(n);
         let seg_start = n.saturating_mul(seg);
         let need = (to - seg_start).min(seg);
-        let len = match fs::metadata(&p) {
+        let len = match fs::symlink_metadata(&p) {
             Ok(m) if m.is_file() => m.len(),
+            Ok(m) if m.file_type().is_symlink() => return Err(RecoveryError::Symlink { path: p }),
             Ok(_) => return Err(RecoveryError::corrupt(p, "not a regular file")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(RecoveryError::corrupt(

@@ -60,9 +60,14 @@ fn reasons_are_precise() {
     let huge = vec![0u8; MAX_META_BYTES as usize + 1];
     assert!(reason(&huge).contains("limit"));
     let mut v = bytes.clone();
-    v[8..12].copy_from_slice(&2u32.to_le_bytes());
+    v[8..12].copy_from_slice(&1u32.to_le_bytes());
     let r = reason(&v);
-    assert!(r.contains("version 2") && r.contains("version 1"), "{r}");
+    assert!(r.contains("version 1") && r.contains("version 2"), "{r}");
+    // A version no build ever wrote: the header itself is damaged.
+    let mut v = bytes.clone();
+    v[8..12].copy_from_slice(&1_482_162_177u32.to_le_bytes());
+    let r = reason(&v);
+    assert!(r.contains("header is damaged"), "{r}");
     let mut v = bytes.clone();
     v[0] = b'X';
     assert!(reason(&v).contains("magic"));
@@ -94,7 +99,7 @@ fn trailing_payload_bytes_are_rejected() {
     let mut payload = bytes[16..16 + payload_len].to_vec();
     payload.push(0);
     let mut framed = b"FSTRCKPT".to_vec();
-    framed.extend_from_slice(&1u32.to_le_bytes());
+    framed.extend_from_slice(&faster_recovery::codec::FORMAT_VERSION.to_le_bytes());
     framed.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     framed.extend_from_slice(&payload);
     let sum = xxhash_rust::xxh3::xxh3_64(&framed);
@@ -110,7 +115,7 @@ fn trailing_payload_bytes_are_rejected() {
 /// Frames `payload` as a metadata file with a correct checksum.
 fn framed(payload: &[u8]) -> Vec<u8> {
     let mut v = b"FSTRCKPT".to_vec();
-    v.extend_from_slice(&1u32.to_le_bytes());
+    v.extend_from_slice(&faster_recovery::codec::FORMAT_VERSION.to_le_bytes());
     v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     v.extend_from_slice(payload);
     let sum = xxhash_rust::xxh3::xxh3_64(&v);

@@ -114,8 +114,11 @@ fn list_is_newest_first_and_ignores_junk() {
         b"a file, not a checkpoint",
     )
     .unwrap();
+    // A file with a checkpoint's name is listed (so that recovery reports it as damaged
+    // rather than passing over it), and reading it fails.
     let versions: Vec<u64> = layout.list().unwrap().iter().map(|t| t.version()).collect();
-    assert_eq!(versions, [12, 7, 3, 1]);
+    assert_eq!(versions, [12, 9, 7, 3, 1]);
+    assert!(layout.read_meta(&CheckpointToken::for_version(9)).is_err());
 }
 
 #[test]

@@ -63,6 +63,7 @@ pub fn full(version: u64) -> CheckpointMeta {
             },
         ],
         page_size: 4096,
+        log_segment_size: None,
     }
 }
 
