@@ -11,6 +11,11 @@
 //!   threads, against `std::collections::HashMap`. Takes `--quick`, `--keys N`.
 //! * `hlog` — `faster-hlog` append GB/s with flushing on, against a `std::fs`
 //!   sequential write of the same bytes. Takes `--quick`.
+//! * `recovery` — store recovery GB/s of a 1 GB log, fold-over and snapshot, against a
+//!   `std::fs` read of the same files. Takes `--quick`.
+//! * `cold` — uniform random reads of a store ten times larger than its log memory, one at a
+//!   time and 32 pending, against random 4 KiB `pread`s of its log files. Takes `--quick`,
+//!   `--seconds S`.
 //! * `ycsb` — the store on YCSB A / B / C / RMW, zipf 0.99 and uniform, 1 and
 //!   2 threads, 8-byte keys and values, against `dashmap` in the same run
 //!   (and `oxifaster` with `--features oxifaster`, built only on request).
@@ -44,6 +49,11 @@ const BENCHES: &[(&str, &[&str], &str)] = &[
         "recovery",
         &["bench", "--package", "faster", "--bench", "recovery"],
         "store recovery GB/s of a 1 GB log, fold-over and snapshot, vs a std::fs read",
+    ),
+    (
+        "cold",
+        &["bench", "--package", "faster", "--bench", "cold"],
+        "uniform reads of a store 10x its log memory, blocking and 32 pending, vs 4 KiB preads",
     ),
     (
         "ycsb",
