@@ -1,5 +1,7 @@
 //! [`LogScan`]: an iterator over the records of an address range, from disk and memory.
 
+use std::sync::{Arc, Mutex};
+
 use faster_device::AlignedBuf;
 use faster_epoch::Participant;
 
@@ -29,8 +31,9 @@ pub struct ScanRecord {
 /// Iterator over the valid records of `[from, to)` in address order, created by
 /// [`Hlog::scan`]. Skips records marked invalid, page padding and unwritten space.
 ///
-/// Pages below the head are read from the device, one page per request, waiting for the read
-/// synchronously, and verified before any of their records is returned (every record's
+/// Pages below the head are read from the device, one page per request (the next page's
+/// read is issued as soon as a page arrives, so the device works while the caller does),
+/// and verified before any of their records is returned (every record's
 /// checksum, and that the page holds nothing but records and clean padding up to its end or
 /// the scan's: [`crate::checksum::verify_range`]); pages in memory are copied out of their frame under the scan's own epoch
 /// participant (protected only while copying, so the scan never holds the log back). After an
@@ -43,6 +46,16 @@ pub struct LogScan<'a> {
     page: Option<u64>,
     buf: Vec<u8>,
     failed: bool,
+    /// The read of the next device page, issued before this one's records are returned, so
+    /// that the device works while the caller does.
+    ahead: Option<Ahead>,
+}
+
+/// A read of device page `page` (`len` bytes from its start) in flight.
+struct Ahead {
+    page: u64,
+    len: usize,
+    slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>>,
 }
 
 impl Hlog {
@@ -68,23 +81,82 @@ impl Hlog {
             page: None,
             buf: Vec::new(),
             failed: false,
+            ahead: None,
         })
     }
 }
 
 impl LogScan<'_> {
-    /// Loads page `page`, limited to `to`, into `buf` (which then starts at the page start).
-    fn load(&mut self, page: u64) -> Result<()> {
+    /// The bytes of page `page` the scan reads: `[start, end)`, limited to `to`.
+    fn extent(&self, page: u64) -> (u64, u64) {
         let s = self.log.shared();
         let bits = s.geo.page_bits;
         let start = page << bits;
-        let mut end = ((page + 1) << bits).min(self.to);
+        let mut end = ((page + 1) << bits).min(self.to).max(start);
         // The unused end of the page a recovered log resumed after holds no log bytes (and
         // may lie past the device's end): the page ends where the recovered bytes end.
         let (hole_start, hole_end) = s.hole();
         if start < hole_end && end > hole_start {
             end = hole_start.max(start);
         }
+        (start, end)
+    }
+
+    /// The device read of `[start, end)`, in aligned blocks: its length.
+    fn read_len(&self, (start, end): (u64, u64)) -> usize {
+        let align = self.log.shared().geo.alignment as u64;
+        ((end - start).div_ceil(align) * align) as usize
+    }
+
+    /// Issues the read of device page `page` if the scan will need it (it lies below the
+    /// head, where pages stay, and starts before `to`). A failure to issue it is left to
+    /// the synchronous read that will follow.
+    fn read_ahead(&mut self, page: u64) {
+        let (start, end) = self.extent(page);
+        if start >= self.to || end <= start || start >= self.log.shared().head() {
+            return;
+        }
+        let len = self.read_len((start, end));
+        let Ok(buf) = AlignedBuf::new(len, self.log.shared().geo.alignment) else {
+            return;
+        };
+        let slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>> = Arc::default();
+        let s2 = slot.clone();
+        let issued = self.log.device().read(
+            start,
+            buf,
+            Box::new(move |r| *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r)),
+        );
+        if issued.is_ok() {
+            self.ahead = Some(Ahead { page, len, slot });
+        }
+    }
+
+    /// The bytes of device page `page` (`len` from its start): the read issued ahead, or a
+    /// read now.
+    fn read_page(&mut self, page: u64, start: u64, len: usize) -> Result<AlignedBuf> {
+        if let Some(a) = self.ahead.take()
+            && a.page == page
+            && a.len == len
+        {
+            let device = self.log.device();
+            loop {
+                if let Some(r) = a.slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    return Ok(r?);
+                }
+                if device.wait()? == 0 {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        read_sync(self.log, start, len)
+    }
+
+    /// Loads page `page`, limited to `to`, into `buf` (which then starts at the page start).
+    fn load(&mut self, page: u64) -> Result<()> {
+        let s = self.log.shared();
+        let bits = s.geo.page_bits;
+        let (start, end) = self.extent(page);
         let len = (end - start) as usize;
         self.buf.clear();
         {
@@ -110,10 +182,12 @@ impl LogScan<'_> {
             self.page = Some(page);
             return Ok(());
         }
-        let align = s.geo.alignment as u64;
-        let read_len = (len as u64).div_ceil(align) * align;
-        let data = read_sync(self.log, start, read_len as usize)?;
+        let read_len = self.read_len((start, end));
+        let data = self.read_page(page, start, read_len)?;
         self.buf.extend_from_slice(&data[..len]);
+        drop(data);
+        // The next page's read runs while this one is checked and its records used.
+        self.read_ahead(page + 1);
         // From the device: every record's checksum, and nothing but records and clean
         // padding up to the page's end (or the scan's).
         checksum::verify_range(&self.buf, start, (self.next, end), bits, |_, _| {})?;

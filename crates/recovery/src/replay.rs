@@ -63,7 +63,9 @@ pub struct ReplayStats {
 ///    nothing is written before this succeeds;
 /// 2. snapshot mode: copy the snapshot's log bytes `[flushed, final)` into the log device at
 ///    their own addresses (bytes below `flushed` in the first aligned block are kept), each
-///    chunk only after its records verified (checksums, no unwritten space before `final`);
+///    chunk only after its records below the scan's start verified (checksums, no
+///    unwritten space); damage found later in the copied range is named in the snapshot's
+///    file;
 /// 3. open the log over the device with [`Hlog::recover`] (`[begin, final)`, all on disk);
 /// 4. scan `[index start, final)` page by page from the device (any log size; each page is
 ///    verified as it is read: every record's checksum, nothing but records and clean padding
@@ -115,7 +117,8 @@ pub fn replay(
 
     let mut stats = ReplayStats::default();
     if meta.log_mode == Some(LogMode::Snapshot) {
-        stats.snapshot_bytes = copy_snapshot(meta, layout, device.as_ref())?;
+        let scan_from = part.start_address.max(meta.begin_address);
+        stats.snapshot_bytes = copy_snapshot(meta, layout, device.as_ref(), scan_from)?;
     }
     let (begin, fin) = (
         Address::from_raw_truncated(meta.begin_address),
@@ -205,8 +208,13 @@ fn repair_index(
 fn log_error(meta: &CheckpointMeta, layout: &StoreLayout, e: HlogError) -> RecoveryError {
     match e {
         HlogError::Corrupt { address, reason } => {
-            let file = match meta.log_segment_size {
-                Some(seg) if seg > 0 => layout.log_segment_path(address.raw() / seg),
+            let a = address.raw();
+            let file = match (snapshot_offset(meta, a), meta.log_segment_size) {
+                // Bytes the replay copied from the snapshot: the damage came with them.
+                (Some((offset, seg)), _) if seg > 0 => {
+                    layout.snapshot_segment_path(&meta.token, offset / seg)
+                }
+                (_, Some(seg)) if seg > 0 => layout.log_segment_path(a / seg),
                 _ => layout.log_dir(),
             };
             RecoveryError::corrupt(
@@ -219,6 +227,14 @@ fn log_error(meta: &CheckpointMeta, layout: &StoreLayout, e: HlogError) -> Recov
         }
         e => RecoveryError::Log(e),
     }
+}
+
+/// Where log address `a` lies in the checkpoint's snapshot, if the replay copied it from
+/// there (`[flushed, final)` of a snapshot checkpoint): its device offset and the snapshot's
+/// segment size.
+fn snapshot_offset(meta: &CheckpointMeta, a: u64) -> Option<(u64, u64)> {
+    let (base, seg) = (meta.snapshot_start?, meta.snapshot_segment_size?);
+    (meta.flushed_address <= a && a < meta.final_address).then(|| (a - base, seg))
 }
 
 /// Opens a checkpoint's file device in `dir` with base name `base`, read-only.
@@ -238,9 +254,16 @@ const fn align_up(x: u64, a: u64) -> u64 {
 }
 
 /// Copies the snapshot's bytes of `[flushed, final)` into `log` at their addresses, in
-/// aligned chunks; bytes of the first chunk below `flushed` are taken from `log` itself.
-/// Flushes `log`. Returns the bytes written.
-fn copy_snapshot(meta: &CheckpointMeta, layout: &StoreLayout, log: &dyn Device) -> Result<u64> {
+/// aligned chunks ending at page boundaries; bytes of the first chunk below `flushed` are
+/// taken from `log` itself. Each chunk's records below `scan_from` (which the replay's scan
+/// does not read) are verified before the chunk is written. Flushes `log`. Returns the bytes
+/// written.
+fn copy_snapshot(
+    meta: &CheckpointMeta,
+    layout: &StoreLayout,
+    log: &dyn Device,
+    scan_from: u64,
+) -> Result<u64> {
     let (Some(base), Some(seg)) = (meta.snapshot_start, meta.snapshot_segment_size) else {
         return Ok(0);
     };
@@ -285,7 +308,9 @@ fn copy_snapshot(meta: &CheckpointMeta, layout: &StoreLayout, log: &dyn Device) 
         let mut buf =
             faster_device::read_sync(&snap, at - base, AlignedBuf::new(len, align as usize)?)
                 .map_err(snap_err)?;
-        let (lo, hi) = (at.max(flushed), stop.min(fin));
+        // The scan of step 4 verifies `[index start, final)` as it reads it; the copy
+        // verifies only what lies below that (reachable through the index alone).
+        let (lo, hi) = (at.max(flushed), stop.min(fin).min(scan_from));
         if lo < hi {
             checksum::verify_range(&buf, at, (lo, hi), page_bits, |_, _| {}).map_err(|e| {
                 let file = layout.snapshot_segment_path(&meta.token, (lo - base) / seg);
