@@ -5,20 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::CprError;
 use crate::machine::Cpr;
+use crate::member::SessionCut;
 use crate::state::{Action, Phase, SystemState};
-
-/// A session's cut in a checkpoint: the serial of its last operation of the
-/// checkpoint's version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionCut {
-    /// The session's id.
-    pub id: u64,
-    /// Its last serial in the checkpoint's version.
-    pub serial: u64,
-    /// The serial of its last operation when the cuts were collected (`>= serial`): how
-    /// many operations it had issued, for validating the cut later.
-    pub issued: u64,
-}
 
 /// The store's work in the phases the driver owns. `faster-cpr` decides
 /// *when*; the store decides *what* (which files, which devices).

@@ -43,11 +43,13 @@ mod error;
 pub mod fence;
 mod machine;
 mod member;
+mod shared;
 pub mod state;
 mod sync;
 
-pub use driver::{CheckpointDone, CheckpointHooks, SessionCut, Started};
+pub use driver::{CheckpointDone, CheckpointHooks, Started};
 pub use error::CprError;
-pub use machine::{Cpr, PhaseObserver};
-pub use member::{MAX_SERIAL, Membership, Rules, SessionWork};
+pub use machine::Cpr;
+pub use member::{MAX_SERIAL, Membership, Rules, SessionCut, SessionWork};
+pub use shared::PhaseObserver;
 pub use state::{Action, Phase, SystemState};

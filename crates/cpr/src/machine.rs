@@ -1,77 +1,13 @@
-//! [`Cpr`]: the shared state word, the members, and global transitions.
+//! [`Cpr`]: the handle of one store's state machine: sessions join it, drivers run
+//! checkpoints through it (see the `driver` module).
 
 use crossbeam_utils::CachePadded;
 use faster_epoch::LightEpoch;
 
-use crate::member::{Member, Membership};
+use crate::member::Membership;
+use crate::shared::{PhaseObserver, Shared};
 use crate::state::SystemState;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering, lock};
-
-/// A hook called with every new global state, by the thread that made the
-/// transition (tests use it to watch the phase order).
-pub type PhaseObserver = Box<dyn Fn(SystemState) + Send + Sync>;
-
-pub(crate) struct Shared {
-    pub(crate) state: CachePadded<AtomicU64>,
-    pub(crate) epoch: LightEpoch,
-    members: Mutex<Vec<Arc<Member>>>,
-    #[cfg(not(loom))]
-    driver: Mutex<Option<std::thread::Thread>>,
-    observer: Option<PhaseObserver>,
-}
-
-impl Shared {
-    #[inline]
-    pub(crate) fn load(&self) -> SystemState {
-        SystemState::unpack(self.state.load(Ordering::SeqCst))
-    }
-
-    pub(crate) fn add_member(&self, m: Arc<Member>) {
-        lock(&self.members).push(m);
-    }
-
-    pub(crate) fn members(&self) -> Vec<Arc<Member>> {
-        lock(&self.members).clone()
-    }
-
-    /// Forgets members that have left.
-    pub(crate) fn prune(&self) {
-        lock(&self.members).retain(|m| !lock(&m.state).left);
-    }
-
-    /// Moves the global state from `from` to `to` if it still is `from`.
-    pub(crate) fn transition(&self, from: SystemState, to: SystemState) -> bool {
-        let ok = self
-            .state
-            .compare_exchange(from.pack(), to.pack(), Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok();
-        if ok {
-            if let Some(obs) = &self.observer {
-                obs(to);
-            }
-            self.wake_driver();
-        }
-        ok
-    }
-
-    /// Moves the global state from `from` to the next state (the caller saw
-    /// `from`'s phase completed, or did its work).
-    pub(crate) fn advance(&self, from: SystemState) -> bool {
-        self.transition(from, from.next())
-    }
-
-    #[cfg(not(loom))]
-    pub(crate) fn set_driver(&self, t: Option<std::thread::Thread>) {
-        *lock(&self.driver) = t;
-    }
-
-    pub(crate) fn wake_driver(&self) {
-        #[cfg(not(loom))]
-        if let Some(t) = lock(&self.driver).as_ref() {
-            t.unpark();
-        }
-    }
-}
+use crate::sync::{Arc, AtomicU64, Mutex, lock};
 
 /// The CPR state machine of one store: a cheap handle (`Clone`).
 ///

@@ -33,10 +33,11 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::machine::Shared;
+use crate::fence;
+use crate::shared::Hot;
+use crate::shared::{Member, MemberState, Shared};
 use crate::state::{Phase, SystemState};
 use crate::sync::{Arc, AtomicU64, Mutex, MutexGuard, Ordering, lock, try_lock};
-use crate::{SessionCut, fence};
 
 const BUSY: u64 = 1;
 /// The largest serial number a session may reach: `busy` holds the serial shifted left by
@@ -47,41 +48,17 @@ pub const MAX_SERIAL: u64 = u64::MAX >> 1;
 /// the slow path until the phase is acknowledged.
 const UNSYNCED: u64 = u64::MAX;
 
-/// The shared part of a member.
-pub(crate) struct Member {
-    pub(crate) id: u64,
-    slot: usize,
-    /// The words the session's fast path touches, on one cache line.
-    hot: CachePadded<Hot>,
-    pub(crate) state: Mutex<MemberState>,
-}
-
-/// The member's fast-path words.
-struct Hot {
-    /// `last serial << 1 | BUSY`, written by the session only.
-    busy: AtomicU64,
-    /// The packed global state the session is synchronised with, or `UNSYNCED`: written by
-    /// the session (under the member lock) and reset to `UNSYNCED` by the driver (under the
-    /// member lock) when it clears the session's epoch protection.
-    cached: AtomicU64,
-    /// The session's number of pending operations, as of its last call.
-    pending: AtomicU64,
-}
-
-/// What the member lock guards.
-pub(crate) struct MemberState {
-    /// The global state this member has moved to.
-    pub(crate) view: SystemState,
-    /// The last phase token acknowledged for this member.
-    pub(crate) acked: u64,
-    /// The member's cut in the checkpoint of `cut.0`: its last version-v
-    /// serial.
-    pub(crate) cut: Option<(u64, u64)>,
-    /// The session has left; nobody may act for it any more.
-    pub(crate) left: bool,
-    /// The driver cleared this idle member's epoch protection (WAIT_FLUSH) and must give
-    /// it back (see [`Shared::restore_round`]).
-    pub(crate) stolen: bool,
+/// A session's cut in a checkpoint: the serial of its last operation of the
+/// checkpoint's version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionCut {
+    /// The session's id.
+    pub id: u64,
+    /// Its last serial in the checkpoint's version.
+    pub serial: u64,
+    /// The serial of its last operation when the cuts were collected (`>= serial`): how
+    /// many operations it had issued, for validating the cut later.
+    pub issued: u64,
 }
 
 /// What the session must do to move through the phases: the store's side of
