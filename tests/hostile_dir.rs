@@ -329,7 +329,7 @@ fn fixed_cases() -> Vec<(String, Damage)> {
         }),
         ("ten thousand sessions", |m| {
             m.sessions = (1..=10_000)
-                .map(|id| faster::recovery::SessionCut {
+                .map(|id| faster::recovery::SessionRecord {
                     id,
                     serial: 1,
                     issued: 1,

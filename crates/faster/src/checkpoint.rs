@@ -8,25 +8,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use faster_cpr::{Action, CheckpointHooks, SessionCut};
 use faster_device::{Device, DeviceOptions, FileDevice};
 use faster_recovery::{
-    CheckpointKind as MetaKind, CheckpointMeta, CheckpointToken, IndexPart, LogMode,
-    SessionCut as MetaCut,
+    CheckpointKind, CheckpointMeta, CheckpointToken, IndexPart, LogMode, SessionRecord,
 };
 
 use crate::error::{Error, Result};
-use crate::session::SessionId;
-use crate::store::Inner;
-
-/// What a checkpoint captures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum CheckpointKind {
-    /// The index and the log (the default).
-    #[default]
-    Full,
-    /// The hash index only (recovery pairs it with a later log checkpoint).
-    IndexOnly,
-    /// The log only (recovery pairs it with the latest earlier index checkpoint).
-    LogOnly,
-}
+use crate::session_id::SessionId;
+use crate::shared::Inner;
 
 /// How a checkpoint makes the log durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -128,7 +115,7 @@ pub(crate) fn start(inner: Arc<Inner>, options: CheckpointOptions) -> Result<Che
         CheckpointKind::IndexOnly => Action::IndexOnly,
         CheckpointKind::LogOnly => Action::LogOnly,
     };
-    if action == Action::LogOnly && crate::store::lock(&inner.last_index).is_none() {
+    if action == Action::LogOnly && crate::shared::lock(&inner.last_index).is_none() {
         return Err(Error::InvalidConfig(
             "a log-only checkpoint needs an earlier full or index-only checkpoint".into(),
         ));
@@ -228,9 +215,9 @@ impl StoreHooks {
     fn meta(&self, sessions: &[SessionCut]) -> CheckpointMeta {
         let hlog = &self.inner.hlog;
         let (kind, log_mode) = match self.action {
-            Action::IndexOnly => (MetaKind::IndexOnly, None),
-            Action::LogOnly => (MetaKind::LogOnly, Some(self.log_mode())),
-            _ => (MetaKind::Full, Some(self.log_mode())),
+            Action::IndexOnly => (CheckpointKind::IndexOnly, None),
+            Action::LogOnly => (CheckpointKind::LogOnly, Some(self.log_mode())),
+            _ => (CheckpointKind::Full, Some(self.log_mode())),
         };
         let final_address = if log_mode.is_some() {
             self.final_address
@@ -260,7 +247,7 @@ impl StoreHooks {
             index_bytes_written: self.index_bytes,
             sessions: sessions
                 .iter()
-                .map(|c| MetaCut {
+                .map(|c| SessionRecord {
                     id: c.id,
                     serial: c.serial,
                     issued: c.issued,
@@ -278,7 +265,7 @@ impl StoreHooks {
         if self.action != Action::LogOnly
             && let Some(part) = self.index_part.clone()
         {
-            *crate::store::lock(&self.inner.last_index) = Some(part);
+            *crate::shared::lock(&self.inner.last_index) = Some(part);
         }
     }
 
@@ -300,7 +287,7 @@ impl CheckpointHooks for StoreHooks {
         self.start = hlog.tail_address().raw();
         self.flushed = hlog.flushed_until_address().raw();
         if self.action == Action::LogOnly {
-            self.index_part = crate::store::lock(&self.inner.last_index).clone();
+            self.index_part = crate::shared::lock(&self.inner.last_index).clone();
         }
         let dir = self.inner.layout.checkpoint_dir(&self.token);
         Ok(self.inner.layout.ensure_dir(&dir)?)

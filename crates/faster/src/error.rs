@@ -77,7 +77,7 @@ pub enum Error {
     #[error("session {session} has used every serial number")]
     SerialExhausted {
         /// The session.
-        session: crate::SessionId,
+        session: crate::session_id::SessionId,
     },
     /// Every session id has been handed out ([`faster_recovery::MAX_SESSION_ID`]).
     #[error("no session id is left")]
@@ -116,7 +116,7 @@ pub enum Error {
         /// The abandoned checkpoint's version.
         version: u64,
         /// The sessions that had not acknowledged the phase.
-        sessions: Vec<crate::SessionId>,
+        sessions: Vec<crate::session_id::SessionId>,
         /// How long the checkpoint waited.
         waited_ms: u64,
     },
@@ -148,10 +148,10 @@ pub enum Error {
     /// [`crate::FasterKv::continue_session`]: the recovered checkpoint has no session with
     /// this id.
     #[error("session {0} is not among the recovered sessions")]
-    UnknownSession(crate::SessionId),
+    UnknownSession(crate::session_id::SessionId),
     /// [`crate::FasterKv::continue_session`]: the session was continued already.
     #[error("session {0} was continued already")]
-    SessionAlreadyContinued(crate::SessionId),
+    SessionAlreadyContinued(crate::session_id::SessionId),
     /// Recovery needs a log that outlives the process: [`crate::LogDevice::Memory`] cannot
     /// be recovered (a device given with [`crate::Config::with_device`] can).
     #[error("a store with an in-memory log device cannot be recovered")]
@@ -207,7 +207,7 @@ impl Error {
                 version,
                 sessions: sessions
                     .into_iter()
-                    .map(crate::SessionId::from_raw)
+                    .map(crate::session_id::SessionId::from_raw)
                     .collect(),
                 waited_ms,
             },

@@ -147,29 +147,28 @@
 //! The read cache. An idle session still holds back the log's *eviction* outside
 //! checkpoints (its epoch protection): drop idle sessions or call [`Session::refresh`].
 
-mod batch;
 mod checkpoint;
 mod config;
 mod error;
 mod lock;
 mod ops;
-mod pending;
 mod recover;
 mod rmw;
 pub mod session;
+mod session_id;
+mod shared;
 mod store;
 
-pub use batch::BatchOp;
-pub use checkpoint::{
-    CheckpointHandle, CheckpointInfo, CheckpointKind, CheckpointOptions, LogCapture,
-};
+pub use checkpoint::{CheckpointHandle, CheckpointInfo, CheckpointOptions, LogCapture};
 pub use config::{Config, LogDevice};
 pub use error::{Error, Result};
 pub use faster_cpr::{Phase, SystemState};
-pub use faster_recovery::RecoveryPolicy;
+pub use faster_recovery::{CheckpointKind, RecoveryPolicy};
 pub use recover::Recovered;
 pub use rmw::{AddU64, Rmw};
-pub use session::{Session, SessionId, Status};
+pub use session::BatchOp;
+pub use session::{Session, Status};
+pub use session_id::SessionId;
 pub use store::FasterKv;
 
 #[doc(inline)]

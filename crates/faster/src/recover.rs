@@ -20,8 +20,10 @@ use faster_recovery::{
 use crate::config::{Config, LogDevice};
 use crate::error::{Error, Result};
 use crate::lock::DirLock;
-use crate::session::{Session, SessionId};
-use crate::store::{self, FasterKv, Parts};
+use crate::session::Session;
+use crate::session_id::SessionId;
+use crate::shared::{self, Parts};
+use crate::store::FasterKv;
 
 /// What [`FasterKv::recover`] restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,7 +127,7 @@ impl FasterKv {
             return Err(Error::Closed);
         }
         let serial = {
-            let mut recovered = store::lock(&self.inner.recovered);
+            let mut recovered = shared::lock(&self.inner.recovered);
             let Some((serial, continued)) = recovered.get_mut(&id.as_u64()) else {
                 return Err(Error::UnknownSession(id));
             };
@@ -141,7 +143,7 @@ impl FasterKv {
                 serial,
             )),
             Err(e) => {
-                if let Some(entry) = store::lock(&self.inner.recovered).get_mut(&id.as_u64()) {
+                if let Some(entry) = shared::lock(&self.inner.recovered).get_mut(&id.as_u64()) {
                     entry.1 = false;
                 }
                 Err(e.into())
@@ -199,8 +201,8 @@ fn restore(
         config.device_options.segment_size = seg;
     }
     let config = &config;
-    let device = store::open_device(config, &layout.log_dir())?;
-    let epoch = store::new_epoch(config)?;
+    let device = shared::open_device(config, &layout.log_dir())?;
+    let epoch = shared::new_epoch(config)?;
     let replayed =
         faster_recovery::replay(&meta, layout, device, epoch.clone(), config.hlog_config())?;
     set_aside_newer(layout, &meta)?;
@@ -221,7 +223,7 @@ fn restore(
         lock: lock.take().ok_or(Error::InvalidConfig(
             "the store directory is not locked".into(),
         ))?,
-        log_segment_size: store::log_segment_size(config),
+        log_segment_size: shared::log_segment_size(config),
     };
     let store = FasterKv::assemble(config, parts);
     let recovered = Recovered {

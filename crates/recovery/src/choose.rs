@@ -1,10 +1,11 @@
 //! Choosing the checkpoint to recover from: the newest valid one by default.
 
 use crate::error::{RecoveryError, Result};
+use crate::files::check_files;
 use crate::layout::StoreLayout;
 use crate::meta::CheckpointMeta;
 use crate::token::CheckpointToken;
-use crate::validate::{check_files, validate_successor};
+use crate::validate::validate_successor;
 
 /// What to do when a checkpoint is damaged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

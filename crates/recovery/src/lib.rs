@@ -9,9 +9,9 @@
 //!   CPR cut as an `(id, serial)` pair;
 //! * [`codec`]: the checksummed byte format of the `meta` file (magic, format version,
 //!   postcard payload, xxh3-64), whose decoder never panics on any input;
-//! * `validate`: the rules one metadata file must follow ([`validate()`]), the rules between
-//!   consecutive checkpoints ([`validate_successor`]), and the presence and sizes of the data
-//!   files ([`check_files`]);
+//! * `validate`: the rules one metadata file must follow ([`validate()`]) and the rules
+//!   between consecutive checkpoints ([`validate_successor`]);
+//! * `files`: the presence and sizes of the data files ([`check_files`]);
 //! * [`StoreLayout`] (`layout`): the directory layout (the one place paths are built), the
 //!   crash-safe metadata write (temporary name, fsync, rename, directory fsync), listing and
 //!   removal of checkpoints;
@@ -46,6 +46,7 @@
 mod choose;
 pub mod codec;
 mod error;
+mod files;
 mod layout;
 mod meta;
 mod replay;
@@ -55,13 +56,14 @@ mod validate;
 pub use choose::{Chosen, RecoveryPolicy, choose, choose_latest};
 pub use codec::{MAX_META_BYTES, decode, encode};
 pub use error::{RecoveryError, Result};
+pub use files::check_files;
 pub use layout::{
     CHECKPOINTS_DIR, INDEX_DIR, LOG_DIR, META_FILE, META_TMP_FILE, SNAPSHOT_DIR, StoreLayout,
 };
 pub use meta::{
     ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, MAX_SERIAL,
-    MAX_SESSION_ID, SessionCut,
+    MAX_SESSION_ID, SessionRecord,
 };
 pub use replay::{ReplayStats, Replayed, replay};
 pub use token::{CheckpointToken, TOKEN_DIGITS, TOKEN_LEN, TOKEN_PREFIX};
-pub use validate::{MAX_PAGE_SIZE, MIN_SEGMENT_SIZE, check_files, validate, validate_successor};
+pub use validate::{MAX_PAGE_SIZE, MIN_SEGMENT_SIZE, validate, validate_successor};

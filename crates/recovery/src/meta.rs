@@ -17,10 +17,11 @@ pub const MAX_SERIAL: u64 = u64::MAX >> 1;
 /// of a recovered store never overflows (past this limit a store refuses new sessions).
 pub const MAX_SESSION_ID: u64 = u64::MAX >> 1;
 
-/// What a checkpoint contains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a checkpoint contains (also what `faster`'s `CheckpointOptions` ask for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CheckpointKind {
-    /// The index and the log.
+    /// The index and the log (the default).
+    #[default]
     Full,
     /// The index only (no log part, no session cuts are promised by it).
     IndexOnly,
@@ -54,10 +55,11 @@ pub struct IndexPart {
     pub segment_size: u64,
 }
 
-/// One session's CPR cut: every operation of session `id` with a serial number `<= serial`
-/// is in the checkpoint, none after it.
+/// One session's record in a checkpoint, its CPR cut: every operation of session `id` with a
+/// serial number `<= serial` is in the checkpoint, none after it. (The state machine's
+/// `faster_cpr::SessionCut` is what this is written from.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionCut {
+pub struct SessionRecord {
     /// The session's id.
     pub id: u64,
     /// The serial number of the session's last operation in the checkpoint's version.
@@ -105,14 +107,14 @@ pub struct CheckpointMeta {
     /// Bytes the index part wrote, informational (0 when an earlier index is reused).
     pub index_bytes_written: u64,
     /// Every session's cut at version `v`; ids are unique.
-    pub sessions: Vec<SessionCut>,
+    pub sessions: Vec<SessionRecord>,
     /// The hybrid log's page size in bytes (a power of two, at least 512, at most
     /// [`crate::MAX_PAGE_SIZE`]).
     pub page_size: u64,
     /// The segment size of the store's own log files (`<dir>/log/log.<n>`, each holding log
     /// bytes `[n * size, (n + 1) * size)`): recovery checks that the files the checkpoint
     /// needs are there, whole, and opens the log with this size. `None` when the log lives
-    /// on a device of the caller's ([`faster`'s `Config::with_device`]), whose files recovery
+    /// on a device of the caller's (`faster`'s `Config::with_device`), whose files recovery
     /// does not know.
     pub log_segment_size: Option<u64>,
 }
@@ -124,7 +126,7 @@ impl CheckpointMeta {
     }
 
     /// The cut of session `id`, if the checkpoint has one.
-    pub fn session(&self, id: u64) -> Option<SessionCut> {
+    pub fn session(&self, id: u64) -> Option<SessionRecord> {
         self.sessions.iter().copied().find(|s| s.id == id)
     }
 }

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use faster_recovery::{
-    CheckpointKind, CheckpointMeta, CheckpointToken, LogMode, RecoveryError, SessionCut,
+    CheckpointKind, CheckpointMeta, CheckpointToken, LogMode, RecoveryError, SessionRecord,
     StoreLayout, check_files, validate, validate_successor,
 };
 
@@ -50,7 +50,7 @@ fn each_rule_is_enforced() {
             m.index.as_mut().unwrap().start_address = m.start_address + 64
         }),
         ("more than once", |m| {
-            m.sessions.push(SessionCut {
+            m.sessions.push(SessionRecord {
                 id: 1,
                 serial: 0,
                 issued: 0,
@@ -132,7 +132,7 @@ fn successor_needs_higher_version_and_monotone_serials() {
     }
     // Sessions present in only one of them are fine.
     let mut gone = common::full(4);
-    gone.sessions = vec![SessionCut {
+    gone.sessions = vec![SessionRecord {
         id: 9,
         serial: 0,
         issued: 0,

@@ -12,9 +12,9 @@
 use faster_hlog::{Address, RecordRef};
 use faster_index::HashEntry;
 
-use super::{Cx, Probe, SessionGuard};
+use super::{Ctx, Cx, Probe, SessionGuard};
 use crate::rmw::Rmw;
-use crate::store::Inner;
+use crate::shared::Inner;
 
 /// The key's index entry: from the probe's hint if it has one (a batch found the slot
 /// already) and the hint still holds, else from the home bucket. `None`: neither.
@@ -62,14 +62,8 @@ fn first_record_word8<'g>(
 /// value: `Some((word, len))` as [`faster_hlog::RecordRef::read_small_value`] returns it,
 /// a consistent copy. `None`: the caller runs [`super::read::read_into`].
 #[inline(always)]
-pub(crate) fn read_word8(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
-    key: [u8; 8],
-    probe: Probe<'_>,
-) -> Option<(u64, usize)> {
-    first_record_word8(inner, guard, cx, key, probe, false)?.read_small_value()
+pub(crate) fn read_word8(c: &Ctx<'_>, key: [u8; 8], probe: Probe<'_>) -> Option<(u64, usize)> {
+    first_record_word8(c.inner, c.guard, c.cx, key, probe, false)?.read_small_value()
 }
 
 /// Runs `update` on the mutable record of the 8-byte `key` (probe `probe`) under its lock,
@@ -78,14 +72,13 @@ pub(crate) fn read_word8(
 /// without calling it otherwise. `update` must change nothing when it returns `false`.
 #[inline(always)]
 fn update_mutable_word8(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
+    c: &Ctx<'_>,
     key: [u8; 8],
     probe: Probe<'_>,
     update: impl FnOnce(&RecordRef<'_>) -> bool,
 ) -> bool {
-    let Some(r) = first_record_word8(inner, guard, cx, key, probe, true) else {
+    let cx = c.cx;
+    let Some(r) = first_record_word8(c.inner, c.guard, cx, key, probe, true) else {
         return false;
     };
     if !cx.may_update_in_place(r.version()) {
@@ -110,19 +103,10 @@ fn update_mutable_word8(
 /// and may be updated in place: `true` if done. `false`: nothing was changed, and the caller
 /// runs [`super::write::upsert`].
 #[inline(always)]
-pub(crate) fn upsert_word8(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
-    key: [u8; 8],
-    probe: Probe<'_>,
-    value: [u8; 8],
-) -> bool {
+pub(crate) fn upsert_word8(c: &Ctx<'_>, key: [u8; 8], probe: Probe<'_>, value: [u8; 8]) -> bool {
     // An 8-byte value over an 8-byte value of capacity 8: one word store, which cannot fail.
     update_mutable_word8(
-        inner,
-        guard,
-        cx,
+        c,
         key,
         probe,
         #[inline(always)]
@@ -136,18 +120,14 @@ pub(crate) fn upsert_word8(
 /// if done. `false`: nothing was changed, and the caller runs [`super::rmw::rmw`].
 #[inline(always)]
 pub(crate) fn rmw_word8<R: Rmw + ?Sized>(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
+    c: &Ctx<'_>,
     key: [u8; 8],
     probe: Probe<'_>,
     input: &[u8],
     f: &R,
 ) -> bool {
     update_mutable_word8(
-        inner,
-        guard,
-        cx,
+        c,
         key,
         probe,
         #[inline(always)]

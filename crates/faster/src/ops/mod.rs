@@ -17,7 +17,7 @@ use faster_hlog::{Address, DiskRecord, Hlog, HlogError, NewRecord, RecordLock, R
 use faster_index::{EntrySlot, HashEntry, KeyHash};
 
 use crate::error::{Error, Result};
-use crate::store::Inner;
+use crate::shared::Inner;
 
 /// The guard every operation runs under.
 pub(crate) type SessionGuard = Guard<Participant>;
@@ -29,6 +29,15 @@ pub(crate) struct Shift;
 
 /// An operation's outcome: done, or [`Shift`].
 pub(crate) type Flow<T> = std::result::Result<T, Shift>;
+
+/// What every operation works with: the store, the session's epoch guard and the session's
+/// version rules. Built once per operation by the session; the operations' bodies are
+/// inlined into their callers, so passing it by reference costs nothing there.
+pub(crate) struct Ctx<'a> {
+    pub(crate) inner: &'a Inner,
+    pub(crate) guard: &'a mut SessionGuard,
+    pub(crate) cx: Cx,
+}
 
 /// How an operation treats record versions, from the session's CPR rules
 /// ([`faster_cpr::Rules`]).
@@ -205,21 +214,20 @@ pub(crate) fn drive(inner: &Inner, guard: &mut SessionGuard) -> Result<usize> {
 
 /// Follows the chain of `key` on disk from `addr`, blocking until the walk ends.
 pub(crate) fn lookup_blocking(
-    inner: &Inner,
-    guard: &mut SessionGuard,
+    c: &mut Ctx<'_>,
     key: &[u8],
     addr: Address,
 ) -> Result<Option<Vec<u8>>> {
-    lookup_blocking_versioned(inner, guard, key, addr).map(|(v, _)| v)
+    lookup_blocking_versioned(c, key, addr).map(|(v, _)| v)
 }
 
 /// [`lookup_blocking`], also returning the version of the record that decided the value.
 pub(crate) fn lookup_blocking_versioned(
-    inner: &Inner,
-    guard: &mut SessionGuard,
+    c: &mut Ctx<'_>,
     key: &[u8],
     mut addr: Address,
 ) -> Result<(Option<Vec<u8>>, Option<u32>)> {
+    let (inner, guard) = (c.inner, &mut *c.guard);
     loop {
         let (tx, rx) = mpsc::sync_channel(1);
         inner.hlog.read_async(addr, move |r| {

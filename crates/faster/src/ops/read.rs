@@ -2,9 +2,8 @@
 
 use faster_hlog::Address;
 
-use super::{Cx, Found, Probe, SessionGuard, trace};
+use super::{Ctx, Found, Probe, trace};
 use crate::error::Result;
-use crate::store::Inner;
 
 /// What a read found in memory.
 pub(crate) enum ReadOutcome {
@@ -33,15 +32,9 @@ pub(crate) enum ReadInto {
 
 /// Reads `key` from memory into a new buffer ([`read_into`]), or says where on disk to
 /// continue.
-pub(crate) fn read(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
-    key: &[u8],
-    probe: Probe<'_>,
-) -> Result<ReadOutcome> {
+pub(crate) fn read(c: &Ctx<'_>, key: &[u8], probe: Probe<'_>) -> Result<ReadOutcome> {
     let mut value = Vec::new();
-    Ok(match read_into(inner, guard, cx, key, probe, &mut value)? {
+    Ok(match read_into(c, key, probe, &mut value)? {
         ReadInto::Found => ReadOutcome::Done(Some(value)),
         ReadInto::Small(word, len) => ReadOutcome::Done(Some(word.to_le_bytes()[..len].to_vec())),
         ReadInto::Missing => ReadOutcome::Done(None),
@@ -57,13 +50,12 @@ pub(crate) fn read(
 /// [`read_into_call`] for the exception).
 #[inline(always)]
 pub(crate) fn read_into(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
+    c: &Ctx<'_>,
     key: &[u8],
     probe: Probe<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<ReadInto> {
+    let (inner, guard, cx) = (c.inner, &*c.guard, c.cx);
     let Some((_, entry)) = probe.find(inner) else {
         return Ok(ReadInto::Missing);
     };
@@ -96,12 +88,10 @@ pub(crate) fn read_into(
 /// (YCSB A, 10 K keys).
 #[inline(never)]
 pub(crate) fn read_into_call(
-    inner: &Inner,
-    guard: &SessionGuard,
-    cx: Cx,
+    c: &Ctx<'_>,
     key: &[u8],
     probe: Probe<'_>,
     buf: &mut Vec<u8>,
 ) -> Result<ReadInto> {
-    read_into(inner, guard, cx, key, probe, buf)
+    read_into(c, key, probe, buf)
 }

@@ -5,12 +5,10 @@ use faster_hlog::{Address, RecordRef};
 use faster_index::KeyHash;
 
 use super::{
-    Cx, Flow, Found, Probe, SessionGuard, Shift, append_install, check_sizes, lock, new_record,
-    trace,
+    Ctx, Cx, Flow, Found, Probe, Shift, append_install, check_sizes, lock, new_record, trace,
 };
 use crate::error::Result;
 use crate::rmw::Rmw;
-use crate::store::Inner;
 
 /// How an RMW attempt ended.
 pub(crate) enum RmwOutcome {
@@ -36,35 +34,30 @@ enum Step {
 
 /// [`rmw`] as a call, for the mixed batch pipeline (see [`super::read::read_into_call`]) and
 /// rare paths.
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 pub(crate) fn rmw_call<R: Rmw + ?Sized>(
-    inner: &Inner,
-    guard: &mut SessionGuard,
-    cx: Cx,
+    c: &mut Ctx<'_>,
     scratch: &mut Vec<u8>,
     key: &[u8],
     probe: Probe<'_>,
     input: &[u8],
     f: &R,
 ) -> Result<Flow<RmwOutcome>> {
-    rmw(inner, guard, cx, scratch, key, probe, input, f)
+    rmw(c, scratch, key, probe, input, f)
 }
 
 /// Runs the RMW as far as memory allows. Inlined into its callers, like
 /// [`super::read::read_into`] ([`rmw_call`] is the out-of-line form).
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn rmw<R: Rmw + ?Sized>(
-    inner: &Inner,
-    guard: &mut SessionGuard,
-    cx: Cx,
+    c: &mut Ctx<'_>,
     scratch: &mut Vec<u8>,
     key: &[u8],
     probe: Probe<'_>,
     input: &[u8],
     f: &R,
 ) -> Result<Flow<RmwOutcome>> {
+    let (inner, guard, cx) = (c.inner, &mut *c.guard, c.cx);
     check_sizes(inner, key, 0)?;
     let hlog = &inner.hlog;
     loop {
@@ -169,24 +162,35 @@ fn from_stable<R: Rmw + ?Sized>(
     }
 }
 
-/// Continues an RMW whose old value was read from disk (`old`: `None` if missing or
-/// deleted; `old_version`: the version of the record that decided it). Installs the new
-/// value if the index entry still holds `snapshot`; otherwise a newer record appeared and
+/// What a disk read found for an RMW: the old value (`None` if missing or deleted), the
+/// version of the record that decided it, and the index entry's address the RMW started from.
+pub(crate) struct FromDisk {
+    /// The old value.
+    pub(crate) old: Option<Vec<u8>>,
+    /// The version of the record that decided it (`None`: the chain ended).
+    pub(crate) old_version: Option<u32>,
+    /// The index entry's address when the RMW's walk started.
+    pub(crate) snapshot: u64,
+}
+
+/// Continues an RMW whose old value was read from disk ([`FromDisk`]). Installs the new
+/// value if the index entry still holds the snapshot; otherwise a newer record appeared and
 /// the RMW starts over.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
-    inner: &Inner,
-    guard: &mut SessionGuard,
-    cx: Cx,
+    c: &mut Ctx<'_>,
     scratch: &mut Vec<u8>,
     key: &[u8],
     hash: KeyHash,
     input: &[u8],
     f: &R,
-    snapshot: u64,
-    old: Option<Vec<u8>>,
-    old_version: Option<u32>,
+    read: FromDisk,
 ) -> Result<Flow<RmwOutcome>> {
+    let FromDisk {
+        old,
+        old_version,
+        snapshot,
+    } = read;
+    let (inner, cx) = (c.inner, c.cx);
     if old_version.is_some_and(|v| cx.shifted(v)) {
         return Ok(Err(Shift));
     }
@@ -198,9 +202,9 @@ pub(crate) fn rmw_after_disk<R: Rmw + ?Sized>(
         };
         check_sizes(inner, key, value.len())?;
         let rec = new_record(cx, key, &value, entry);
-        if append_install(inner, guard, &slot, entry, &rec)? {
+        if append_install(inner, c.guard, &slot, entry, &rec)? {
             return Ok(Ok(RmwOutcome::Done));
         }
     }
-    rmw(inner, guard, cx, scratch, key, Probe::of(hash), input, f)
+    rmw(c, scratch, key, Probe::of(hash), input, f)
 }

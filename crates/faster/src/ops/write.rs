@@ -4,11 +4,9 @@
 use faster_hlog::NewRecord;
 
 use super::{
-    Cx, Flow, Found, Probe, SessionGuard, Shift, append_install, check_sizes, lock, new_record,
-    prev_of, trace,
+    Ctx, Flow, Found, Probe, Shift, append_install, check_sizes, lock, new_record, prev_of, trace,
 };
 use crate::error::Result;
-use crate::store::Inner;
 
 /// Sets `key` to `value`: in place if the key's newest record is mutable, unsealed, not a
 /// tombstone, large enough and of the session's version while a checkpoint needs that;
@@ -16,13 +14,12 @@ use crate::store::Inner;
 /// (and [`upsert_call`] is the out-of-line form for mixed batches).
 #[inline(always)]
 pub(crate) fn upsert(
-    inner: &Inner,
-    guard: &mut SessionGuard,
-    cx: Cx,
+    c: &mut Ctx<'_>,
     key: &[u8],
     probe: Probe<'_>,
     value: &[u8],
 ) -> Result<Flow<()>> {
+    let (inner, guard, cx) = (c.inner, &mut *c.guard, c.cx);
     check_sizes(inner, key, value.len())?;
     loop {
         let (slot, entry) = probe.find_or_create(inner)?;
@@ -56,26 +53,19 @@ pub(crate) fn upsert(
 /// [`upsert`] as a call, for the mixed batch pipeline (see [`super::read::read_into_call`]).
 #[inline(never)]
 pub(crate) fn upsert_call(
-    inner: &Inner,
-    guard: &mut SessionGuard,
-    cx: Cx,
+    c: &mut Ctx<'_>,
     key: &[u8],
     probe: Probe<'_>,
     value: &[u8],
 ) -> Result<Flow<()>> {
-    upsert(inner, guard, cx, key, probe, value)
+    upsert(c, key, probe, value)
 }
 
 /// Deletes `key`: sets the tombstone bit in place if its newest record is mutable, unsealed
 /// and may be updated in place, appends a tombstone record if the chain continues below the
 /// mutable region, and does nothing if the key has no record at all.
-pub(crate) fn delete(
-    inner: &Inner,
-    guard: &mut SessionGuard,
-    cx: Cx,
-    key: &[u8],
-    probe: Probe<'_>,
-) -> Result<Flow<()>> {
+pub(crate) fn delete(c: &mut Ctx<'_>, key: &[u8], probe: Probe<'_>) -> Result<Flow<()>> {
+    let (inner, guard, cx) = (c.inner, &mut *c.guard, c.cx);
     check_sizes(inner, key, 0)?;
     loop {
         let Some((slot, entry)) = probe.find(inner) else {

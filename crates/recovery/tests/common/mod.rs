@@ -5,7 +5,7 @@ use std::fs;
 
 use faster_index::IndexCheckpointInfo;
 use faster_recovery::{
-    CheckpointKind, CheckpointMeta, CheckpointToken, IndexPart, LogMode, SessionCut, StoreLayout,
+    CheckpointKind, CheckpointMeta, CheckpointToken, IndexPart, LogMode, SessionRecord, StoreLayout,
 };
 
 /// Segment size of the test devices: small, so the index spans several files.
@@ -51,12 +51,12 @@ pub fn full(version: u64) -> CheckpointMeta {
         }),
         index_bytes_written: 8192,
         sessions: vec![
-            SessionCut {
+            SessionRecord {
                 id: 1,
                 serial: 10 + version,
                 issued: 10 + version,
             },
-            SessionCut {
+            SessionRecord {
                 id: 2,
                 serial: 20,
                 issued: 20,
