@@ -28,7 +28,7 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use common::{copy_dir, tempdir};
+use common::{copy_dir, files, tempdir};
 use faster::recovery::{CheckpointMeta, CheckpointToken, StoreLayout, codec};
 use faster::{CheckpointOptions, Config, FasterKv, LogCapture, LogDevice, SessionId};
 use faster_cli::workload::{self, counter_key, last_key, last_value, unique_key, value};
@@ -107,28 +107,6 @@ fn build() -> Pristine {
 type Damage = Box<dyn Fn(&Path, &Path)>;
 /// A change of a checkpoint's metadata.
 type Edit = fn(&mut CheckpointMeta);
-
-/// The files of `dir` (recursively) whose name starts with `prefix.`.
-fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p, prefix));
-        } else if p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&format!("{prefix}.")))
-        {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
 
 fn flip(path: &Path, at: u64, mask: u8) {
     let mut b = fs::read(path).unwrap();

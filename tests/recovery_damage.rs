@@ -9,8 +9,13 @@
 //! * a deleted or truncated log segment inside the checkpoint's range is
 //!   `RecoveryError::Corrupt` naming the segment, before anything is loaded.
 
+#[path = "recovery_common.rs"]
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use common::files;
 
 use faster::device::DeviceOptions;
 use faster::hlog::HlogError;
@@ -65,25 +70,6 @@ fn store(dir: &Path, log: LogCapture, replayed: bool) -> Vec<CheckpointInfo> {
     let log_only = CheckpointOptions::log_only().with_log(log);
     infos.push(store.checkpoint_with(log_only).unwrap().wait().unwrap());
     infos
-}
-
-/// Every file below `dir` whose name starts with `prefix.`.
-fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).into_iter().flatten() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p, prefix));
-        } else if p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with(&format!("{prefix}.")))
-        {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Flips one bit in the middle of the first occurrence of `value` in the files below `dir`

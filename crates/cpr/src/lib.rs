@@ -45,7 +45,7 @@ mod machine;
 mod member;
 mod shared;
 pub mod state;
-mod sync;
+use faster_sync as sync;
 
 pub use driver::{CheckpointDone, CheckpointHooks, Started};
 pub use error::CprError;

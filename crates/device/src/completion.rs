@@ -74,7 +74,8 @@ pub(crate) fn run_all(
     n
 }
 
-/// A FIFO of finished requests for the devices that perform I/O at submission time.
+/// A FIFO of finished requests for the devices that perform I/O at submission time. Dropping
+/// it runs the callbacks not yet reaped, so every accepted request's callback runs once.
 #[derive(Default)]
 pub(crate) struct CompletionQueue {
     queue: Mutex<VecDeque<Done>>,
@@ -84,7 +85,7 @@ pub(crate) struct CompletionQueue {
 
 impl CompletionQueue {
     fn lock(&self) -> MutexGuard<'_, VecDeque<Done>> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+        faster_sync::lock_std(&self.queue)
     }
 
     /// Queues a finished request.
@@ -141,6 +142,12 @@ impl CompletionQueue {
                 }
             },
         )
+    }
+}
+
+impl Drop for CompletionQueue {
+    fn drop(&mut self) {
+        while self.drain() > 0 {}
     }
 }
 

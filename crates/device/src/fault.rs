@@ -143,7 +143,7 @@ impl FaultInjector {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Fault>> {
-        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner())
+        faster_sync::lock_std(&self.inner.faults)
     }
 
     /// Consults the armed faults for one request; returns the error to fail it with, if any.

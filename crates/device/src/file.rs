@@ -12,6 +12,7 @@ use std::path::Path;
 use crate::buf::{AlignedBuf, IoSource};
 use crate::completion::CompletionQueue;
 use crate::error::{DeviceError, OpKind, Result};
+use crate::forward::{requests_at_submission, storage_on_segments};
 use crate::options::DeviceOptions;
 use crate::segments::{SegmentFiles, next_chunk};
 use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_read, check_write};
@@ -108,58 +109,6 @@ impl Device for FileDevice {
         self.options.alignment
     }
 
-    fn is_direct(&self) -> bool {
-        self.segs.is_direct()
-    }
-
-    fn read(&self, offset: u64, buf: AlignedBuf, done: ReadCallback) -> Result<()> {
-        check_read(self, offset, &buf)?;
-        self.done.read_now(buf, done, |b| self.read_now(offset, b));
-        Ok(())
-    }
-
-    fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
-        check_write(self, offset, buf.as_bytes())?;
-        self.done
-            .write_now(buf, done, |data| self.write_now(offset, data));
-        Ok(())
-    }
-
-    fn poll(&self) -> Result<usize> {
-        Ok(self.done.drain())
-    }
-
-    fn wait(&self) -> Result<usize> {
-        Ok(self.done.drain())
-    }
-
-    fn in_flight(&self) -> usize {
-        self.done.len()
-    }
-
-    fn flush(&self) -> Result<()> {
-        if let Some(e) = self.options.faults.check(OpKind::Flush, 0, 0) {
-            return Err(e);
-        }
-        self.segs.flush()
-    }
-
-    fn size(&self) -> u64 {
-        self.segs.size()
-    }
-
-    fn begin(&self) -> u64 {
-        self.segs.begin()
-    }
-
-    fn truncate_front(&self, offset: u64) -> Result<()> {
-        self.segs.truncate_front(offset)
-    }
-}
-
-impl Drop for FileDevice {
-    /// Runs the callbacks of finished requests not yet reaped.
-    fn drop(&mut self) {
-        while self.done.drain() > 0 {}
-    }
+    requests_at_submission!();
+    storage_on_segments!();
 }

@@ -61,6 +61,7 @@ mod completion;
 mod error;
 mod fault;
 mod file;
+mod forward;
 mod memory;
 pub mod nofollow;
 mod options;
@@ -70,7 +71,7 @@ mod uring;
 
 use std::path::Path;
 
-pub use blocking::{read_sync, write_sync};
+pub use blocking::{Completion, read_sync, write_sync};
 pub use buf::{AlignedBuf, IoSource};
 pub use error::{DeviceError, OpKind, Result};
 pub use fault::{Fault, FaultInjector};

@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::buf::{AlignedBuf, IoSource};
 use crate::completion::CompletionQueue;
 use crate::error::{DeviceError, OpKind, Result};
+use crate::forward::requests_at_submission;
 use crate::options::DeviceOptions;
 use crate::segments::next_chunk;
 use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_read, check_write};
@@ -73,7 +74,7 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, StoreState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        faster_sync::lock_std(&self.inner)
     }
 
     /// Simulates a power failure: drops every write not made durable by a flush.
@@ -221,30 +222,7 @@ impl Device for MemoryDevice {
         false
     }
 
-    fn read(&self, offset: u64, buf: AlignedBuf, done: ReadCallback) -> Result<()> {
-        check_read(self, offset, &buf)?;
-        self.done.read_now(buf, done, |b| self.read_now(offset, b));
-        Ok(())
-    }
-
-    fn write(&self, offset: u64, buf: Box<dyn IoSource>, done: WriteCallback) -> Result<()> {
-        check_write(self, offset, buf.as_bytes())?;
-        self.done
-            .write_now(buf, done, |data| self.write_now(offset, data));
-        Ok(())
-    }
-
-    fn poll(&self) -> Result<usize> {
-        Ok(self.done.drain())
-    }
-
-    fn wait(&self) -> Result<usize> {
-        Ok(self.done.drain())
-    }
-
-    fn in_flight(&self) -> usize {
-        self.done.len()
-    }
+    requests_at_submission!();
 
     fn flush(&self) -> Result<()> {
         if let Some(e) = self.options.faults.check(OpKind::Flush, 0, 0) {
@@ -274,13 +252,6 @@ impl Device for MemoryDevice {
             s.segments.retain(|n, _| *n >= whole);
         }
         Ok(())
-    }
-}
-
-impl Drop for MemoryDevice {
-    /// Runs the callbacks of finished requests not yet reaped.
-    fn drop(&mut self) {
-        while self.done.drain() > 0 {}
     }
 }
 

@@ -161,7 +161,7 @@ impl SegmentFiles {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        faster_sync::lock_std(&self.state)
     }
 
     fn path(&self, n: u64) -> PathBuf {
@@ -256,7 +256,7 @@ impl SegmentFiles {
     /// segment dirty) before this call is durable when it returns `Ok`, even if another flush
     /// runs concurrently.
     pub fn flush(&self) -> Result<()> {
-        let _flushing = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        let _flushing = faster_sync::lock_std(&self.flushing);
         let (dirty, dir_dirty) = {
             let mut state = self.lock();
             let dirty: Vec<(u64, Arc<Segment>)> = state

@@ -25,6 +25,7 @@ use io_uring::{IoUring, opcode, squeue, types};
 use crate::buf::{AlignedBuf, IoSource};
 use crate::completion::{Done, run_all};
 use crate::error::{DeviceError, OpKind, Result};
+use crate::forward::storage_on_segments;
 use crate::options::DeviceOptions;
 use crate::segments::{Segment, SegmentFiles, next_chunk};
 use crate::{Device, DeviceKind, ReadCallback, WriteCallback, check_read, check_write};
@@ -134,7 +135,7 @@ impl UringDevice {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        faster_sync::lock_std(&self.state)
     }
 
     /// Ends request `idx` (which has no SQE in the kernel) with `result`, moving its callback
@@ -442,10 +443,6 @@ impl Device for UringDevice {
         self.options.alignment
     }
 
-    fn is_direct(&self) -> bool {
-        self.segs.is_direct()
-    }
-
     fn read(&self, offset: u64, buf: AlignedBuf, done: ReadCallback) -> Result<()> {
         let len = buf.len();
         check_read(self, offset, &buf)?;
@@ -529,24 +526,7 @@ impl Device for UringDevice {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    fn flush(&self) -> Result<()> {
-        if let Some(e) = self.options.faults.check(OpKind::Flush, 0, 0) {
-            return Err(e);
-        }
-        self.segs.flush()
-    }
-
-    fn size(&self) -> u64 {
-        self.segs.size()
-    }
-
-    fn begin(&self) -> u64 {
-        self.segs.begin()
-    }
-
-    fn truncate_front(&self, offset: u64) -> Result<()> {
-        self.segs.truncate_front(offset)
-    }
+    storage_on_segments!();
 }
 
 impl Drop for UringDevice {

@@ -67,7 +67,7 @@ mod error;
 mod light_epoch;
 mod participant;
 pub mod phase;
-mod sync;
+use faster_sync as sync;
 mod table;
 
 pub use drain::Action;

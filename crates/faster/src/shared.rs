@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use faster_cpr::Cpr;
@@ -80,10 +80,7 @@ impl Inner {
     }
 }
 
-/// Locks `m`, ignoring poisoning (the guarded values stay consistent).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub(crate) use faster_sync::lock_std as lock;
 
 impl Inner {
     /// The store made of `parts`: its CPR machine starts at rest in `parts.version`, new

@@ -4,7 +4,9 @@
 use std::borrow::BorrowMut;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64 as FrameWord;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
+
+use faster_sync::lock_std as lock;
 
 use crossbeam_utils::CachePadded;
 use faster_device::{AlignedBuf, Device};
@@ -112,11 +114,6 @@ impl DiskRecord {
 }
 
 type ReadDone = Box<dyn FnOnce(Result<DiskRecord>) + Send>;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the flush lock leaves plain bookkeeping behind; keep going.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 const fn align_up(x: u64, a: u64) -> u64 {
     (x + a - 1) & !(a - 1)

@@ -128,7 +128,12 @@ pub mod record;
 mod reopen;
 mod scan;
 mod snapshot;
-mod sync;
+// The atomics of the log's *control* words (the packed tail, the region boundaries, the
+// failure flags) switch to loom under `--cfg loom`, so `tests/loom.rs` model-checks the real
+// page-turn protocol. Frame memory and record words stay `std` atomics even then: every loom
+// atomic operation is a scheduling point, and zeroing one 4 KiB frame would add 512 of them.
+// The flush bookkeeping uses a `std` mutex, never held across a loom operation.
+use faster_sync as sync;
 
 pub use address::Address;
 pub use config::{Geometry, HlogConfig};

@@ -1,6 +1,6 @@
 //! [`Hlog::recover`]: opens a log over a device that already holds log bytes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use faster_device::{AlignedBuf, Device};
 use faster_epoch::LightEpoch;
@@ -101,22 +101,7 @@ impl Hlog {
         }
         let at = (end - start) as usize;
         buf[at..at + 8].copy_from_slice(&FILLER_BIT.to_le_bytes());
-        let slot: Arc<Mutex<Option<faster_device::Result<()>>>> = Arc::default();
-        let s2 = slot.clone();
-        device.write(
-            start,
-            Box::new(buf),
-            Box::new(move |r| *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r)),
-        )?;
-        loop {
-            if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                r?;
-                break;
-            }
-            if device.wait()? == 0 {
-                std::thread::yield_now();
-            }
-        }
+        faster_device::write_sync(&**device, start, buf)?;
         device.flush()?;
         Ok(())
     }

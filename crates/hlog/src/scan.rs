@@ -1,8 +1,6 @@
 //! [`LogScan`]: an iterator over the records of an address range, from disk and memory.
 
-use std::sync::{Arc, Mutex};
-
-use faster_device::AlignedBuf;
+use faster_device::{AlignedBuf, Completion};
 use faster_epoch::Participant;
 
 use crate::address::Address;
@@ -55,7 +53,7 @@ pub struct LogScan<'a> {
 struct Ahead {
     page: u64,
     len: usize,
-    slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>>,
+    done: Completion<AlignedBuf>,
 }
 
 impl Hlog {
@@ -120,15 +118,9 @@ impl LogScan<'_> {
         let Ok(buf) = AlignedBuf::new(len, self.log.shared().geo.alignment) else {
             return;
         };
-        let slot: Arc<Mutex<Option<faster_device::Result<AlignedBuf>>>> = Arc::default();
-        let s2 = slot.clone();
-        let issued = self.log.device().read(
-            start,
-            buf,
-            Box::new(move |r| *s2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r)),
-        );
-        if issued.is_ok() {
-            self.ahead = Some(Ahead { page, len, slot });
+        let done = Completion::new();
+        if self.log.device().read(start, buf, done.callback()).is_ok() {
+            self.ahead = Some(Ahead { page, len, done });
         }
     }
 
@@ -139,15 +131,7 @@ impl LogScan<'_> {
             && a.page == page
             && a.len == len
         {
-            let device = self.log.device();
-            loop {
-                if let Some(r) = a.slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    return Ok(r?);
-                }
-                if device.wait()? == 0 {
-                    std::thread::yield_now();
-                }
-            }
+            return Ok(a.done.wait(&**self.log.device())?);
         }
         read_sync(self.log, start, len)
     }

@@ -14,6 +14,7 @@ use crate::hlog::Hlog;
 use crate::record::FILLER_BIT;
 use crate::scan::read_sync;
 use crate::sync::Ordering;
+use faster_sync::lock_std as lock;
 
 /// Largest number of bytes copied and written by one request (raised to the alignment if
 /// that is larger).
@@ -59,10 +60,6 @@ struct Writes<'a> {
     target: &'a dyn Device,
     submitted: usize,
     state: Arc<Mutex<WriteState>>,
-}
-
-fn lock(m: &Mutex<WriteState>) -> std::sync::MutexGuard<'_, WriteState> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Writes<'_> {

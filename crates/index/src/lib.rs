@@ -77,7 +77,7 @@ mod error;
 pub mod hash;
 mod index;
 pub mod overflow;
-mod sync;
+use faster_sync as sync;
 mod table;
 
 pub use checkpoint::IndexCheckpointInfo;
