@@ -21,12 +21,14 @@
 //! With the cargo feature `oxifaster` (off by default), the `oxifaster` crate, another Rust
 //! port of FASTER, joins as a third system (`OxiFasterPeer`, on its in-memory null device).
 
+pub mod args;
 pub mod machine;
 pub mod options;
 pub mod peers;
 pub mod repeat;
 pub mod report;
 pub mod runner;
+pub mod table;
 pub mod workload;
 pub mod zipf;
 

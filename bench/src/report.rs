@@ -10,6 +10,7 @@ use crate::machine::MemoryLatency;
 use crate::peers::{BenchError, SystemKind};
 use crate::repeat;
 use crate::runner::{BenchConfig, CellResult, CheckpointRun, SystemReport};
+use crate::table::{Align, Table};
 
 /// `faster`'s throughput over `cell`'s system's in the same (workload, distribution,
 /// threads) cell of the run, if the store ran that cell.
@@ -91,46 +92,44 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], run: &RunContext) -> S
         );
     }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "{:<12} {:>10} {:>7} {:>9} {:>9} {:>13}",
-        "system", "keys", "threads", "load s", "load Mops", "peak RSS MiB"
-    );
+    let mut load = Table::new(&[
+        ("system", Align::Left),
+        ("keys", Align::Right),
+        ("threads", Align::Right),
+        ("load s", Align::Right),
+        ("load Mops", Align::Right),
+        ("peak RSS MiB", Align::Right),
+    ]);
     for r in reports {
-        let _ = writeln!(
-            out,
-            "{:<12} {:>10} {:>7} {:>9.2} {:>9.2} {:>13}",
-            r.system,
-            r.load.keys,
-            r.load.threads,
-            r.load.secs,
-            r.load.mops(),
-            mib(r.peak_rss_kib)
-        );
+        load.row(vec![
+            r.system.to_string(),
+            r.load.keys.to_string(),
+            r.load.threads.to_string(),
+            format!("{:.2}", r.load.secs),
+            format!("{:.2}", r.load.mops()),
+            mib(r.peak_rss_kib),
+        ]);
     }
+    out.push_str(&load.render());
     let _ = writeln!(out);
-    let range_col = |s: &str| {
-        if runs > 1 {
-            format!(" {s:>11}")
-        } else {
-            String::new()
-        }
-    };
-    let _ = writeln!(
-        out,
-        "{:<8} {:<8} {:>7} {:<12} {:>9}{} {:>9} {:>9} {:>12} {:>11} {:>7}",
-        "workload",
-        "dist",
-        "threads",
-        "system",
-        "Mops/s",
-        range_col("range"),
-        "p50 ns",
-        "p99 ns",
-        "ops",
-        "faster/sys",
-        "check"
-    );
+    let mut columns = vec![
+        ("workload", Align::Left),
+        ("dist", Align::Left),
+        ("threads", Align::Right),
+        ("system", Align::Left),
+        ("Mops/s", Align::Right),
+    ];
+    if runs > 1 {
+        columns.push(("range", Align::Right));
+    }
+    columns.extend([
+        ("p50 ns", Align::Right),
+        ("p99 ns", Align::Right),
+        ("ops", Align::Right),
+        ("faster/sys", Align::Right),
+        ("check", Align::Left),
+    ]);
+    let mut cells = Table::new(&columns);
     let mut rows: Vec<&CellResult> = reports.iter().flat_map(|r| r.cells.iter()).collect();
     // Group the systems of a cell together, keeping the matrix order.
     let key = |c: &CellResult| {
@@ -154,22 +153,26 @@ pub fn table(cfg: &BenchConfig, reports: &[SystemReport], run: &RunContext) -> S
         } else {
             check
         };
-        let _ = writeln!(
-            out,
-            "{:<8} {:<8} {:>7} {:<12} {:>9.3}{} {:>9} {:>9} {:>12} {:>11} {:>7}",
-            c.workload.name(),
-            c.dist.name(),
-            c.threads,
-            c.system,
-            c.mops(),
-            range_col(&repeat::range(c)),
-            c.p50_ns,
-            c.p99_ns,
-            c.ops,
+        let mut row = vec![
+            c.workload.name().to_string(),
+            c.dist.name().to_string(),
+            c.threads.to_string(),
+            c.system.to_string(),
+            format!("{:.3}", c.mops()),
+        ];
+        if runs > 1 {
+            row.push(repeat::range(c));
+        }
+        row.extend([
+            c.p50_ns.to_string(),
+            c.p99_ns.to_string(),
+            c.ops.to_string(),
             ratio,
-            check
-        );
+            check.to_string(),
+        ]);
+        cells.row(row);
     }
+    out.push_str(&cells.render());
     for c in reports.iter().flat_map(|r| &r.cells) {
         if c.failed_repeats > 0 {
             let _ = writeln!(
@@ -215,24 +218,22 @@ fn checkpoint_table(cfg: &BenchConfig, reports: &[SystemReport], out: &mut Strin
         cfg.checkpoint_mode,
         cfg.checkpoint_every.map_or(0.0, |d| d.as_secs_f64())
     );
-    let _ = writeln!(
-        out,
-        "{:<8} {:<8} {:>7} {:<12} {:>9} {:>9} {:>7} {:>7} {:>5} {:>4} {:>26} {:>20} {:>9} {:>7}",
-        "workload",
-        "dist",
-        "threads",
-        "system",
-        "no-ckpt",
-        "ckpt",
-        "ratio",
-        "dip %",
-        "ckpts",
-        "errs",
-        "duration ms min/med/max",
-        "written MiB idx+log",
-        "ckpt p99",
-        "check"
-    );
+    let mut t = Table::new(&[
+        ("workload", Align::Left),
+        ("dist", Align::Left),
+        ("threads", Align::Right),
+        ("system", Align::Left),
+        ("no-ckpt", Align::Right),
+        ("ckpt", Align::Right),
+        ("ratio", Align::Right),
+        ("dip %", Align::Right),
+        ("ckpts", Align::Right),
+        ("errs", Align::Right),
+        ("duration ms min/med/max", Align::Right),
+        ("written MiB idx+log", Align::Right),
+        ("ckpt p99", Align::Right),
+        ("check", Align::Left),
+    ]);
     for (c, k) in rows {
         let (ratio, dip) = checkpoint_ratio(c, k).map_or_else(
             || ("-".into(), "-".into()),
@@ -249,25 +250,24 @@ fn checkpoint_table(cfg: &BenchConfig, reports: &[SystemReport], out: &mut Strin
             Some(_) => "FAILED",
             None => "",
         };
-        let _ = writeln!(
-            out,
-            "{:<8} {:<8} {:>7} {:<12} {:>9.3} {:>9.3} {:>7} {:>7} {:>5} {:>4} {:>26} {:>20} {:>9} {:>7}",
-            c.workload.name(),
-            c.dist.name(),
-            c.threads,
-            c.system,
-            c.mops(),
-            k.run.mops(),
+        t.row(vec![
+            c.workload.name().to_string(),
+            c.dist.name().to_string(),
+            c.threads.to_string(),
+            c.system.to_string(),
+            format!("{:.3}", c.mops()),
+            format!("{:.3}", k.run.mops()),
             ratio,
             dip,
-            k.checkpoints.len(),
-            k.errors.len(),
+            k.checkpoints.len().to_string(),
+            k.errors.len().to_string(),
             durations,
             format!("{:.1}+{:.1}", mib(ib), mib(lb)),
-            k.run.p99_ns,
-            check
-        );
+            k.run.p99_ns.to_string(),
+            check.to_string(),
+        ]);
     }
+    out.push_str(&t.render());
     for (c, k) in reports
         .iter()
         .flat_map(|r| &r.cells)

@@ -9,130 +9,35 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
+use clap::Parser;
+use faster_bench::args::BenchArgs;
 use faster_bench::{BenchConfig, BenchError, SystemKind, SystemReport, run_system};
 use faster_bench::{repeat, report};
 
-const HELP: &str = "\
-ycsb: YCSB benchmark of the faster store against an in-memory peer (dashmap)
-
-USAGE: ycsb [OPTIONS]
-
-  --keys N            keys loaded before timing (default 10000000; smoke 100000)
-  --seconds S         seconds per cell (default 20; smoke 0.5)
-  --workload LIST     of a, b, c, rmw (default a,b,c,rmw; smoke a,rmw)
-  --dist LIST         of zipf, uniform (default zipf,uniform)
-  --threads LIST      thread counts (default 1,2; smoke 1)
-  --systems LIST      of faster, dashmap, oxifaster (the last with the cargo feature
-                      `oxifaster`; default: all built in)
-  --stream-len N      pre-generated ops per thread, replayed cyclically (default 33554432;
-                      smoke 1048576)
-  --seed N            seed of the op streams (default 1592642302)
-  --verify            check contents after the load and around each RMW cell (smoke: on)
-  --smoke             a small, quick matrix (a few seconds)
-  --dir PATH          parent of the store's temporary directory (default <workspace>/target/ycsb)
-  --json              print a JSON report instead of the table
-  --checkpoint-every D  run every cell of faster and faster-batch twice: as usual, then with
-                      a full checkpoint (store.checkpoint_with(..).wait()) every D of the timed
-                      phase (D: 5s, 500ms, or seconds: 2); reports both throughputs, the dip,
-                      and the checkpoints' count, durations and bytes written
-  --checkpoint-mode M fold-over (default), snapshot, incremental (the first checkpoint
-                     full, the later ones log-only fold-over), or index-only
-  --repeat N          run every system N times (default 1), round-robin: round 1 runs each
-                      system once in order, then round 2, ... (each run in its own process,
-                      or in this one with --in-process); each cell reports the run of median
-                      Mops/s (for even N the lower middle) with its latencies and checks, a
-                      `range` column the runs' min-max Mops/s, and fails if any run failed;
-                      load: the median run; peak RSS: the maximum over the runs
-  --in-process        run every system in this process (peak RSS is then process-wide)
-  -h, --help          this help
-";
-
-#[derive(Default)]
+/// `ycsb`: the YCSB benchmark of the faster store against its peers (see the crate docs).
+/// Each system runs in a child process of its own unless `--in-process`.
+#[derive(Debug, Parser)]
+#[command(name = "ycsb", about, long_about = None)]
 struct Args {
-    o: faster_bench::Overrides,
-    systems: Option<Vec<SystemKind>>,
-    dir: Option<PathBuf>,
-    json: bool,
+    /// The benchmark's options (the same as `faster bench`'s).
+    #[command(flatten)]
+    bench: BenchArgs,
+    /// Run every system in this process (peak RSS is then process-wide).
+    #[arg(long)]
     in_process: bool,
-    repeat: Option<usize>,
+    /// Run one system and print its report for the parent (internal).
+    #[arg(long, hide = true, value_parser = clap::value_parser!(SystemKind))]
     child: Option<SystemKind>,
-    help: bool,
 }
 
-fn list<T: std::str::FromStr<Err = E>, E: std::fmt::Display>(s: &str) -> Result<Vec<T>, String> {
-    s.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|p| p.trim().parse::<T>().map_err(|e| e.to_string()))
-        .collect()
-}
-
-fn parse(argv: &[String]) -> Result<Args, String> {
-    let mut a = Args::default();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let (name, inline) = match flag.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (flag.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        let num = |v: String| v.replace('_', "");
-        match name {
-            "--keys" => a.o.keys = Some(num(value()?).parse().map_err(|e| format!("--keys: {e}"))?),
-            "--seconds" => {
-                a.o.seconds = Some(value()?.parse().map_err(|e| format!("--seconds: {e}"))?)
-            }
-            "--workload" | "--workloads" => a.o.workloads = Some(list(&value()?)?),
-            "--dist" | "--dists" => a.o.dists = Some(list(&value()?)?),
-            "--threads" => a.o.threads = Some(list::<usize, _>(&value()?)?),
-            "--systems" | "--system" => a.systems = Some(list(&value()?)?),
-            "--stream-len" => {
-                a.o.stream_len = Some(
-                    num(value()?)
-                        .parse()
-                        .map_err(|e| format!("--stream-len: {e}"))?,
-                )
-            }
-            "--seed" => a.o.seed = Some(value()?.parse().map_err(|e| format!("--seed: {e}"))?),
-            "--dir" => a.dir = Some(PathBuf::from(value()?)),
-            "--child" => a.child = Some(value()?.parse()?),
-            "--verify" => a.o.verify = true,
-            "--smoke" => a.o.smoke = true,
-            "--json" => a.json = true,
-            "--checkpoint-every" => {
-                a.o.checkpoint_every = Some(
-                    faster_bench::parse_duration(&value()?)
-                        .map_err(|e| format!("--checkpoint-every: {e}"))?,
-                )
-            }
-            "--checkpoint-mode" => {
-                a.o.checkpoint_mode = Some(
-                    value()?
-                        .parse()
-                        .map_err(|e| format!("--checkpoint-mode: {e}"))?,
-                )
-            }
-            "--in-process" => a.in_process = true,
-            "--repeat" => a.repeat = Some(repeat::parse_repeat(&value()?)?),
-            "-h" | "--help" => a.help = true,
-            other => return Err(format!("unknown argument {other:?} (see --help)")),
-        }
-    }
-    Ok(a)
-}
-
+/// The configuration: stores under `<workspace>/target/ycsb` unless `--dir` says otherwise.
 fn config(a: &Args) -> Result<BenchConfig, String> {
-    let dir = a.dir.clone().unwrap_or_else(|| {
+    a.bench.config(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("..")
             .join("target")
-            .join("ycsb")
-    });
-    a.o.config(dir)
+            .join("ycsb"),
+    )
 }
 
 fn run_child(kind: SystemKind, argv: &[String]) -> Result<SystemReport, BenchError> {
@@ -151,11 +56,7 @@ fn run_child(kind: SystemKind, argv: &[String]) -> Result<SystemReport, BenchErr
 
 fn run() -> Result<(), BenchError> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = parse(&argv)?;
-    if args.help {
-        print!("{HELP}");
-        return Ok(());
-    }
+    let args = Args::parse();
     let cfg = config(&args)?;
     if let Some(kind) = args.child {
         let r = run_system(kind, &cfg)?;
@@ -163,11 +64,8 @@ fn run() -> Result<(), BenchError> {
         stdout.write_all(report::encode(&r).as_bytes())?;
         return Ok(());
     }
-    let systems = args
-        .systems
-        .clone()
-        .unwrap_or_else(|| SystemKind::ALL.to_vec());
-    let n = args.repeat.unwrap_or(1);
+    let systems = args.bench.systems();
+    let n = args.bench.repeat;
     let memory = faster_bench::machine::measure(faster_bench::machine::REPORT_FAR_BYTES);
     if let Some(m) = &memory {
         eprintln!("ycsb: {}", m.describe());
@@ -200,7 +98,7 @@ fn run() -> Result<(), BenchError> {
         separate_processes: !args.in_process,
         memory,
     };
-    if args.json {
+    if args.bench.json {
         println!("{}", report::json(&cfg, &reports, &run));
     } else {
         print!("{}", report::table(&cfg, &reports, &run));
@@ -228,18 +126,42 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn args(v: &[&str]) -> Result<Args, String> {
-        parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    fn args(v: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("ycsb").chain(v.iter().copied()))
     }
 
     #[test]
     fn repeat_is_parsed_and_zero_rejected() {
-        assert_eq!(args(&[]).expect("no flags").repeat, None);
-        assert_eq!(args(&["--repeat", "3"]).expect("3").repeat, Some(3));
-        assert_eq!(args(&["--repeat=2"]).expect("2").repeat, Some(2));
-        let zero = args(&["--repeat", "0"]).err().expect("0 is rejected");
+        assert_eq!(args(&[]).expect("no flags").bench.repeat, 1);
+        assert_eq!(args(&["--repeat", "3"]).expect("3").bench.repeat, 3);
+        assert_eq!(args(&["--repeat=2"]).expect("2").bench.repeat, 2);
+        let zero = args(&["--repeat", "0"])
+            .expect_err("0 is rejected")
+            .to_string();
         assert!(zero.contains("at least 1"), "{zero}");
         assert!(args(&["--repeat"]).is_err(), "a value is needed");
         assert!(args(&["--repeat", "two"]).is_err());
+    }
+
+    #[test]
+    fn the_old_spellings_still_parse() {
+        let a = args(&[
+            "--workloads",
+            "a,c",
+            "--dists",
+            "zipf",
+            "--system",
+            "faster",
+            "--keys",
+            "1_000",
+        ])
+        .unwrap();
+        assert_eq!(a.bench.workload.as_ref().map(Vec::len), Some(2));
+        assert_eq!(a.bench.keys, Some(1000));
+        assert_eq!(a.bench.systems(), [SystemKind::Faster]);
+        assert_eq!(
+            args(&["--child", "faster"]).unwrap().child,
+            Some(SystemKind::Faster)
+        );
     }
 }

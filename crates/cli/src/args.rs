@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use faster::LogDevice;
-use faster_bench::{CheckpointMode, Dist, SystemKind, Workload};
+use clap::{Args, Parser, Subcommand};
+pub use faster_bench::args::BenchArgs;
+use faster_bench::args::{DeviceArg, count, duration, seconds, small_count};
 
 /// `faster`: run, measure, inspect and crash-test a FASTER-style key-value store with CPR
 /// checkpoints.
@@ -33,59 +33,6 @@ pub enum Command {
     /// The child process of a crash round (internal).
     #[command(name = "__crash-child", hide = true)]
     CrashChild(CrashChildArgs),
-}
-
-/// Where the log lives (`--device`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DeviceArg {
-    /// io_uring if the kernel allows it, else the portable file device.
-    Auto,
-    /// io_uring only.
-    IoUring,
-    /// The portable file device.
-    File,
-    /// In memory (nothing reaches the disk; checkpoints cannot be recovered).
-    Memory,
-}
-
-impl From<DeviceArg> for LogDevice {
-    fn from(d: DeviceArg) -> Self {
-        match d {
-            DeviceArg::Auto => LogDevice::Auto,
-            DeviceArg::IoUring => LogDevice::IoUring,
-            DeviceArg::File => LogDevice::File,
-            DeviceArg::Memory => LogDevice::Memory,
-        }
-    }
-}
-
-/// Parses a duration: `2s`, `500ms`, `1.5s`, `2m` or bare seconds.
-fn duration(s: &str) -> Result<Duration, String> {
-    faster_bench::parse_duration(s)
-}
-
-/// Parses non-negative, finite seconds.
-fn seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
-        _ => Err(format!("{s:?} is not a non-negative number of seconds")),
-    }
-}
-
-/// Parses a positive count, allowing `_` separators (`1_000_000`).
-fn count(s: &str) -> Result<u64, String> {
-    match s.replace('_', "").parse::<u64>() {
-        Ok(v) if v > 0 => Ok(v),
-        _ => Err(format!("{s:?} is not a positive whole number")),
-    }
-}
-
-/// Parses a positive thread or session count.
-fn small_count(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(v) if (1..=1024).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a whole number in 1..=1024")),
-    }
 }
 
 /// `faster demo`.
@@ -119,61 +66,6 @@ pub struct DemoArgs {
     /// Keep the stores instead of removing them at the end.
     #[arg(long)]
     pub keep: bool,
-}
-
-/// `faster bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Workloads: a, b, c, rmw (comma-separated; default a,b,c,rmw, smoke a,rmw).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(Workload))]
-    pub workload: Option<Vec<Workload>>,
-    /// Key distributions: zipf, uniform (comma-separated; default both).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(Dist))]
-    pub dist: Option<Vec<Dist>>,
-    /// Keys loaded before timing (default 10000000; smoke 100000).
-    #[arg(long, value_parser = count)]
-    pub keys: Option<u64>,
-    /// Thread counts (comma-separated; default 1,2; smoke 1).
-    #[arg(long, value_delimiter = ',', value_parser = small_count)]
-    pub threads: Option<Vec<usize>>,
-    /// Seconds per cell (default 20; smoke 0.5).
-    #[arg(long, value_parser = seconds)]
-    pub seconds: Option<f64>,
-    /// Run every store cell again with a checkpoint this often (`5s`, `500ms`).
-    #[arg(long, value_parser = duration)]
-    pub checkpoint_every: Option<Duration>,
-    /// How those checkpoints capture the log: fold-over, snapshot, incremental.
-    #[arg(long, value_parser = clap::value_parser!(CheckpointMode))]
-    pub checkpoint_mode: Option<CheckpointMode>,
-    /// The store's log device.
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
-    /// Systems: faster, faster-batch, dashmap (comma-separated; default all).
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(SystemKind))]
-    pub systems: Option<Vec<SystemKind>>,
-    /// Pre-generated operations per thread, replayed cyclically.
-    #[arg(long, value_parser = count)]
-    pub stream_len: Option<u64>,
-    /// The seed of the operation streams.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Check the contents after the load and around every RMW cell.
-    #[arg(long)]
-    pub verify: bool,
-    /// A small, quick matrix (a few seconds).
-    #[arg(long)]
-    pub smoke: bool,
-    /// Run every system this many times, round-robin (each system once, then each again,
-    /// ...); each cell reports its median run, with the runs' min-max Mops/s.
-    #[arg(long, default_value = "1", value_parser = faster_bench::repeat::parse_repeat)]
-    pub repeat: usize,
-    /// Print the report as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// The parent of the stores' temporary directories (default: the system's temporary
-    /// directory).
-    #[arg(long)]
-    pub dir: Option<PathBuf>,
 }
 
 /// `faster inspect`.

@@ -7,41 +7,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use faster_bench::{
-    BenchConfig, CellResult, Overrides, SystemKind, SystemReport, repeat, report, run_system,
-};
+use faster_bench::{BenchConfig, CellResult, SystemKind, SystemReport, repeat, report, run_system};
 
 use crate::args::BenchArgs;
 use crate::error::{CliError, Result};
 use crate::out::emit;
 
-/// The benchmark configuration the arguments ask for.
+/// The benchmark configuration the arguments ask for (stores under the system's temporary
+/// directory unless `--dir` says otherwise).
 pub fn config(a: &BenchArgs) -> Result<BenchConfig> {
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("faster-bench"));
-    let stream_len = a
-        .stream_len
-        .map(usize::try_from)
-        .transpose()
-        .map_err(|_| CliError::Usage("--stream-len is too large".into()))?;
-    Overrides {
-        smoke: a.smoke,
-        keys: a.keys,
-        seconds: a.seconds,
-        workloads: a.workload.clone(),
-        dists: a.dist.clone(),
-        threads: a.threads.clone(),
-        stream_len,
-        seed: a.seed,
-        verify: a.verify,
-        checkpoint_every: a.checkpoint_every,
-        checkpoint_mode: a.checkpoint_mode,
-        device: Some(a.device.into()),
-    }
-    .config(dir)
-    .map_err(CliError::Usage)
+    a.config(std::env::temp_dir().join("faster-bench"))
+        .map_err(CliError::Usage)
 }
 
 /// Seconds the timed cells of `kind` should take (load and checks not included).
@@ -83,10 +59,7 @@ fn run_with_progress(
 /// the report.
 pub fn run(a: &BenchArgs) -> Result<()> {
     let cfg = config(a)?;
-    let systems = a
-        .systems
-        .clone()
-        .unwrap_or_else(|| SystemKind::ALL.to_vec());
+    let systems = a.systems();
     let n = a.repeat;
     let memory = faster_bench::machine::measure(faster_bench::machine::REPORT_FAR_BYTES);
     let reports = repeat::round_robin::<String>(&systems, n, |kind, round| {

@@ -16,8 +16,8 @@ use crate::crash::{MIN_CHECKPOINTS, Rng, RoundOptions, RoundReport, run_round};
 use crate::error::{CliError, Result};
 use crate::inspect::human_bytes;
 use crate::progress;
-use crate::table::{Align, Table};
 use crate::workspace::Workspace;
+use faster_bench::table::{Align, Table};
 
 /// The longest pre-generated operation stream per thread (8 MiB).
 const MAX_STREAM: u64 = 1 << 20;

@@ -3,6 +3,7 @@
 //! present and long enough, session serials not going backwards from the next older valid
 //! checkpoint).
 
+use indicatif::BinaryBytes;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +14,7 @@ use faster::recovery::{
 use serde_json::{Value, json};
 
 use crate::error::{CliError, Result};
-use crate::table::{Align, Table};
+use faster_bench::table::{Align, Table};
 
 /// Sessions listed per checkpoint in the table (the JSON has them all).
 const TABLE_SESSIONS: usize = 8;
@@ -162,19 +163,9 @@ pub fn utc(ms: u64) -> String {
     )
 }
 
-/// A byte count as `12.3 MiB`, `512 B`.
+/// A byte count as `12.30 MiB`, `512 B` (indicatif's [`BinaryBytes`]).
 pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if b < 1024 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
+    BinaryBytes(b).to_string()
 }
 
 /// The human report: a line about the store, then one row per checkpoint, newest first.
@@ -283,6 +274,6 @@ mod tests {
     #[test]
     fn bytes_format() {
         assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(human_bytes(3 << 20), "3.00 MiB");
     }
 }

@@ -31,7 +31,6 @@ pub mod error;
 pub mod inspect;
 pub mod out;
 pub mod progress;
-pub mod table;
 pub mod workload;
 pub mod workspace;
 

@@ -1,4 +1,5 @@
-//! [`Table`]: columns aligned by hand, for the human reports.
+//! [`Table`]: aligned columns, the one renderer of the human reports (the benchmark's and the
+//! `faster` tool's).
 
 /// How a column's cells are aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
