@@ -8,9 +8,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use faster::LogDevice;
 
+use crate::config::{BenchConfig, CheckpointMode};
 use crate::options::Overrides;
 use crate::peers::SystemKind;
-use crate::runner::{BenchConfig, CheckpointMode};
 use crate::workload::{Dist, Workload};
 
 /// Where the log lives (`--device`).
@@ -39,7 +39,7 @@ impl From<DeviceArg> for LogDevice {
 
 /// Parses a duration: `2s`, `500ms`, `1.5s`, `2m` or bare seconds.
 pub fn duration(s: &str) -> Result<Duration, String> {
-    crate::runner::parse_duration(s)
+    crate::config::parse_duration(s)
 }
 
 /// Parses non-negative, finite seconds.

@@ -21,21 +21,26 @@
 //! With the cargo feature `oxifaster` (off by default), the `oxifaster` crate, another Rust
 //! port of FASTER, joins as a third system (`OxiFasterPeer`, on its in-memory null device).
 
+#![forbid(unsafe_code)]
+
 pub mod args;
+pub mod config;
 pub mod machine;
 pub mod options;
 pub mod peers;
 pub mod repeat;
 pub mod report;
+pub mod results;
 pub mod runner;
 pub mod table;
 pub mod workload;
 pub mod zipf;
 
+pub use config::{BenchConfig, CheckpointMode, parse_duration};
 pub use options::Overrides;
 pub use peers::{BenchError, DashMapPeer, FasterStore, System, SystemKind, Worker};
-pub use runner::{
-    BenchConfig, CellResult, CheckpointMode, CheckpointRecord, CheckpointRun, LoadResult, RmwCheck,
-    SystemReport, parse_duration, run_system,
+pub use results::{
+    CellResult, CheckpointRecord, CheckpointRun, LoadResult, RmwCheck, SystemReport,
 };
+pub use runner::run_system;
 pub use workload::{Dist, Op, OpStream, Workload};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use faster::LogDevice;
 
-use crate::runner::{BenchConfig, CheckpointMode};
+use crate::config::{BenchConfig, CheckpointMode};
 use crate::workload::{Dist, MAX_KEYS, Workload};
 
 /// Choices over [`BenchConfig::full`] (or [`BenchConfig::smoke`]): every `Some` replaces the

@@ -10,7 +10,7 @@
 //! was. The load is the median load (by Mops/s), the peak RSS the maximum over the repeats.
 
 use crate::peers::SystemKind;
-use crate::runner::{CellResult, SystemReport};
+use crate::results::{CellResult, SystemReport};
 
 /// Parses the value of `--repeat`: a whole number of runs, at least 1.
 pub fn parse_repeat(s: &str) -> Result<usize, String> {
@@ -124,7 +124,7 @@ pub fn range(c: &CellResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{LoadResult, RmwCheck};
+    use crate::results::{LoadResult, RmwCheck};
     use crate::workload::{Dist, Workload};
 
     /// A cell of `mops` Mops/s (in tenths), with a passing or failing RMW check, whose p50

@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::config::BenchConfig;
 use crate::machine::MemoryLatency;
 use crate::peers::{BenchError, SystemKind};
 use crate::repeat;
-use crate::runner::{BenchConfig, CellResult, CheckpointRun, SystemReport};
+use crate::results::{CellResult, CheckpointRun, SystemReport};
 use crate::table::{Align, Table};
 
 /// `faster`'s throughput over `cell`'s system's in the same (workload, distribution,
@@ -416,7 +417,8 @@ pub fn decode(text: &str) -> Result<SystemReport, BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::{CheckpointMode, CheckpointRecord, LoadResult, RmwCheck};
+    use crate::config::CheckpointMode;
+    use crate::results::{CheckpointRecord, LoadResult, RmwCheck};
     use crate::workload::{Dist, Workload};
 
     fn cell(system: &str, mops: u64) -> CellResult {

@@ -12,6 +12,8 @@
 //! It depends on nothing but `std`, so it builds in seconds on a fresh
 //! machine.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod ci;
 mod cmd;

@@ -5,6 +5,8 @@
 //! all in this process instead. With `--repeat N`, the systems run N times round-robin and
 //! each cell reports its median run (`faster_bench::repeat`). See `--help`.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};

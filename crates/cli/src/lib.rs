@@ -22,6 +22,8 @@
 //! `faster_recovery`'s public metadata API through `faster::recovery`, and leaves the
 //! benchmark to `faster-bench`. No other crate depends on it.
 
+#![forbid(unsafe_code)]
+
 pub mod args;
 pub mod bench;
 pub mod crash;

@@ -2,6 +2,8 @@
 //! the command ([`faster_cli::run`]) and maps its outcome to an exit code: 0 success,
 //! 1 failed verification, 2 usage error. Every error is one line on stderr.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use clap::Parser as _;

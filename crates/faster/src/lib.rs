@@ -147,6 +147,8 @@
 //! The read cache. An idle session still holds back the log's *eviction* outside
 //! checkpoints (its epoch protection): drop idle sessions or call [`Session::refresh`].
 
+#![forbid(unsafe_code)]
+
 mod checkpoint;
 mod config;
 mod error;

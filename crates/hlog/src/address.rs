@@ -72,6 +72,11 @@ impl fmt::Display for Address {
     }
 }
 
+/// `x` rounded up to a multiple of `a` (a power of two).
+pub(crate) const fn align_up(x: u64, a: u64) -> u64 {
+    (x + a - 1) & !(a - 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,22 +2,21 @@
 //! in-memory access and asynchronous reads of on-disk records.
 
 use std::borrow::BorrowMut;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicU64 as FrameWord;
 use std::sync::{Arc, Mutex, Weak};
 
 use faster_sync::lock_std as lock;
 
 use crossbeam_utils::CachePadded;
-use faster_device::{AlignedBuf, Device};
+use faster_device::Device;
 use faster_epoch::{Guard, LightEpoch, Participant};
 
-use crate::address::Address;
-use crate::checksum;
+use crate::address::{Address, align_up};
 use crate::config::{Geometry, HlogConfig};
 use crate::error::{HlogError, Result};
+use crate::flush::FlushCtl;
 use crate::frame::Frame;
-use crate::record::{self, HEADER_SIZE, Lengths, NewRecord, RecordRef, RecordView};
+use crate::record::{self, NewRecord, RecordRef};
 use crate::sync::{self, AtomicBool, AtomicU64, Ordering};
 
 /// Extra bits of the offset field of the packed tail word beyond `page_bits`: up to 2^16
@@ -30,39 +29,39 @@ const OVERSHOOT_BITS: u32 = 16;
 /// `Hlog` is `Send + Sync`; share it by reference or in an `Arc`. Every method that touches
 /// page frames takes a [`Guard`] of the [`LightEpoch`] the log was built with.
 pub struct Hlog {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// State shared with epoch actions and device callbacks (which hold a `Weak` to it).
 pub(crate) struct Shared {
     pub(crate) geo: Geometry,
     pub(crate) page_size: u64,
-    offset_bits: u32,
-    max_pages: u64,
-    frames: Box<[Frame]>,
+    pub(crate) offset_bits: u32,
+    pub(crate) max_pages: u64,
+    pub(crate) frames: Box<[Frame]>,
     /// `frames - 1` if the frame count is a power of two, else 0. A page's frame is
     /// `page & frame_mask` if this is not 0, else `page % frames` (also right for one frame).
-    frame_mask: u64,
+    pub(crate) frame_mask: u64,
     pub(crate) device: Arc<dyn Device>,
     pub(crate) epoch: LightEpoch,
     /// Packed tail: page number in the high bits, offset in the low `offset_bits` bits.
-    tail: CachePadded<AtomicU64>,
-    begin: AtomicU64,
-    head: AtomicU64,
-    safe_head: AtomicU64,
-    read_only: AtomicU64,
-    safe_read_only: AtomicU64,
-    flushed_until: AtomicU64,
-    flush: Mutex<FlushCtl>,
-    flush_failed: AtomicBool,
+    pub(crate) tail: CachePadded<AtomicU64>,
+    pub(crate) begin: AtomicU64,
+    pub(crate) head: AtomicU64,
+    pub(crate) safe_head: AtomicU64,
+    pub(crate) read_only: AtomicU64,
+    pub(crate) safe_read_only: AtomicU64,
+    pub(crate) flushed_until: AtomicU64,
+    pub(crate) flush: Mutex<FlushCtl>,
+    pub(crate) flush_failed: AtomicBool,
     /// Set (after `turn_failed`) when the thread that closed a page failed to open the next
     /// one: from then on `allocate` fails *before* touching the tail word, so failed calls
     /// cannot carry the packed offset into the page number.
-    turn_failed_flag: AtomicBool,
+    pub(crate) turn_failed_flag: AtomicBool,
     /// Why the page turn failed.
-    turn_failed: Mutex<Option<String>>,
-    frames_reused: AtomicU64,
-    pages_opened: AtomicU64,
+    pub(crate) turn_failed: Mutex<Option<String>>,
+    pub(crate) frames_reused: AtomicU64,
+    pub(crate) pages_opened: AtomicU64,
     /// Every record below this address is completely written (see
     /// [`Hlog::try_wait_written`]); moved only by epoch actions.
     pub(crate) written_until: AtomicU64,
@@ -72,51 +71,7 @@ pub(crate) struct Shared {
     /// [`Hlog::recover`]); empty (`0..0`) for a log built by [`Hlog::new`]. Fixed at
     /// construction. Bytes there are not log bytes: reads reject them, scans and snapshots
     /// treat them as page padding.
-    hole: (u64, u64),
-}
-
-/// Bookkeeping of page flushes. Flushes of one page are serialised (a later range of a page
-/// is issued only when the previous write of that page has completed), so two writes of the
-/// same device block are never in flight together.
-#[derive(Default)]
-struct FlushCtl {
-    /// Flushes have been requested for `[0, issued_until)`.
-    issued_until: u64,
-    /// Every write of `[0, flushed)` has completed: the authoritative value, published to
-    /// `Shared::flushed_until` (with `fetch_max`) after the lock is released.
-    flushed: u64,
-    /// Pages with a write in flight, and the end of the range queued behind it.
-    in_flight: HashMap<u64, Option<u64>>,
-    /// Completed ranges not yet contiguous with `flushed_until` (start -> end).
-    done: BTreeMap<u64, u64>,
-    /// The first flush failure.
-    error: Option<(u64, String)>,
-}
-
-/// A record read from the device by [`Hlog::read_async`].
-#[derive(Debug)]
-pub struct DiskRecord {
-    address: Address,
-    buf: AlignedBuf,
-    offset: usize,
-    lengths: Lengths,
-}
-
-impl DiskRecord {
-    /// The record's address.
-    pub fn address(&self) -> Address {
-        self.address
-    }
-    /// The decoded record.
-    pub fn view(&self) -> RecordView<'_> {
-        RecordView::from_checked(&self.buf[self.offset..], self.lengths)
-    }
-}
-
-type ReadDone = Box<dyn FnOnce(Result<DiskRecord>) + Send>;
-
-const fn align_up(x: u64, a: u64) -> u64 {
-    (x + a - 1) & !(a - 1)
+    pub(crate) hole: (u64, u64),
 }
 
 impl Hlog {
@@ -407,7 +362,7 @@ impl Hlog {
     /// One round of help: report a failed flush, reap device completions, refresh the epoch
     /// (which runs ready actions), and if nothing completed, block on in-flight I/O or yield
     /// to the participants that hold the epoch back.
-    fn help<P: BorrowMut<Participant>>(&self, guard: &mut Guard<P>) -> Result<()> {
+    pub(crate) fn help<P: BorrowMut<Participant>>(&self, guard: &mut Guard<P>) -> Result<()> {
         let s = &self.shared;
         s.check_flush()?;
         let done = s.device.poll()?;
@@ -453,63 +408,6 @@ impl Hlog {
                 s.safe_head.fetch_max(addr, Ordering::AcqRel);
             }
         });
-    }
-
-    /// Makes everything up to the current tail read-only, so that it gets flushed (the first
-    /// step of a fold-over checkpoint). Returns the tail it used; wait for the flush with
-    /// [`Hlog::flush_until`].
-    pub fn shift_read_only_to_tail<P: BorrowMut<Participant>>(
-        &self,
-        guard: &mut Guard<P>,
-    ) -> Address {
-        let tail = self.tail_address();
-        self.shift_read_only(guard, tail);
-        tail
-    }
-
-    /// Makes `[.., addr)` read-only if it is not yet, then helps (device completions, epoch
-    /// refreshes) until `flushed_until >= addr`. `addr` must not exceed the tail.
-    pub fn flush_until<P: BorrowMut<Participant>>(
-        &self,
-        guard: &mut Guard<P>,
-        addr: Address,
-    ) -> Result<()> {
-        let s = &self.shared;
-        if addr > self.tail_address() {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "flush target beyond the tail",
-            });
-        }
-        self.shift_read_only(guard, addr);
-        while s.flushed_until.load(Ordering::Acquire) < addr.raw() {
-            self.help(guard)?;
-        }
-        Ok(())
-    }
-
-    /// One step of [`Hlog::flush_until`]: makes `[.., addr)` read-only if it is not yet and
-    /// returns `Ok(true)` once `flushed_until >= addr`; otherwise does one round of help
-    /// (device completions, an epoch refresh; it may block briefly on in-flight I/O) and
-    /// returns `Ok(false)`. For a caller that must do other work between steps (a checkpoint
-    /// driver that keeps idle participants from holding the epoch back).
-    pub fn try_flush_until<P: BorrowMut<Participant>>(
-        &self,
-        guard: &mut Guard<P>,
-        addr: Address,
-    ) -> Result<bool> {
-        if addr > self.tail_address() {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "flush target beyond the tail",
-            });
-        }
-        self.shift_read_only(guard, addr);
-        if self.shared.flushed_until.load(Ordering::Acquire) >= addr.raw() {
-            return Ok(true);
-        }
-        self.help(guard)?;
-        Ok(self.shared.flushed_until.load(Ordering::Acquire) >= addr.raw())
     }
 
     /// Allocates space for `rec` and writes it; returns its address.
@@ -654,59 +552,6 @@ impl Hlog {
             frame.prefetch(word + (64 - (a % 64) as usize) / 8);
         }
     }
-
-    /// Reads the on-disk record at `addr` asynchronously (`addr` must be below
-    /// `flushed_until`). It reads one aligned block (the device alignment, at least 4 KiB)
-    /// around the address, decodes the header, and reads again if the record is longer.
-    ///
-    /// `done` runs exactly once, with the record or an error, on the thread that drives device
-    /// completions: [`Hlog::complete_pending`], or a thread helping inside
-    /// [`Hlog::allocate`]; send the result through a channel to bring it back to another
-    /// context. If this call returns `Err`, `done` is never called.
-    pub fn read_async(
-        &self,
-        addr: Address,
-        done: impl FnOnce(Result<DiskRecord>) + Send + 'static,
-    ) -> Result<()> {
-        let s = &self.shared;
-        let a = addr.raw();
-        if a < s.begin.load(Ordering::Acquire) || a % 8 != 0 {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "below the begin address or misaligned",
-            });
-        }
-        if a >= s.flushed_until.load(Ordering::Acquire) {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "not flushed to the device yet",
-            });
-        }
-        if (s.hole.0..s.hole.1).contains(&a) {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "in the unused end of the page the recovered log resumed after",
-            });
-        }
-        let align = s.geo.alignment as u64;
-        let start = a & !(align - 1);
-        let pending = Arc::new(Mutex::new(Some(Box::new(done) as ReadDone)));
-        Shared::issue_read(&self.shared, addr, start, align as usize, pending)
-    }
-
-    /// Drives device completions (flush writes and reads): runs the callbacks of finished
-    /// requests and returns how many ran. With `wait`, blocks until no request is in flight.
-    pub fn complete_pending(&self, wait: bool) -> Result<usize> {
-        let d = &self.shared.device;
-        let mut n = d.poll()?;
-        if wait {
-            while d.in_flight() > 0 {
-                n += d.wait()?;
-            }
-        }
-        self.shared.check_flush()?;
-        Ok(n)
-    }
 }
 
 impl Drop for Hlog {
@@ -733,7 +578,7 @@ impl std::fmt::Debug for Hlog {
 }
 
 impl Shared {
-    fn unpack(&self, word: u64) -> (u64, u64) {
+    pub(crate) fn unpack(&self, word: u64) -> (u64, u64) {
         (
             word >> self.offset_bits,
             word & ((1 << self.offset_bits) - 1),
@@ -779,13 +624,18 @@ impl Shared {
 
     /// The words from `addr` to the end of its page, if `addr` is in `[head, tail)` and
     /// 8-aligned.
-    fn words_at(&self, addr: Address, what: &'static str) -> Result<&[FrameWord]> {
+    pub(crate) fn words_at(&self, addr: Address, what: &'static str) -> Result<&[FrameWord]> {
         self.words_from(addr, self.head(), what)
     }
 
     /// [`Shared::words_at`] with the head the caller loaded (under its epoch protection).
     #[inline]
-    fn words_from(&self, addr: Address, head: u64, what: &'static str) -> Result<&[FrameWord]> {
+    pub(crate) fn words_from(
+        &self,
+        addr: Address,
+        head: u64,
+        what: &'static str,
+    ) -> Result<&[FrameWord]> {
         let a = addr.raw();
         if a % 8 != 0 || a < head || addr >= self.tail_address() {
             return Err(HlogError::AddressOutOfRange {
@@ -800,232 +650,23 @@ impl Shared {
     /// caller has checked that the page is in memory). Never out of bounds: an offset within
     /// a page is within a frame.
     #[inline(always)]
-    fn frame_words(&self, addr: Address) -> &[FrameWord] {
+    pub(crate) fn frame_words(&self, addr: Address) -> &[FrameWord] {
         let page = addr.page(self.geo.page_bits);
         let off = addr.offset(self.geo.page_bits) as usize / 8;
         &self.frame(page).words()[off..]
     }
 
     /// Records that the page turn failed (first message wins) and wakes its waiters.
-    fn fail_turn(&self, message: String) {
+    pub(crate) fn fail_turn(&self, message: String) {
         lock(&self.turn_failed).get_or_insert(message);
         self.turn_failed_flag.store(true, Ordering::Release);
     }
 
-    fn turn_failed_error(&self, page: u64) -> HlogError {
+    pub(crate) fn turn_failed_error(&self, page: u64) -> HlogError {
         let message = lock(&self.turn_failed)
             .clone()
             .unwrap_or_else(|| "unknown page-turn failure".to_owned());
         HlogError::PageTurnFailed { page, message }
-    }
-
-    fn check_flush(&self) -> Result<()> {
-        if !self.flush_failed.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let c = lock(&self.flush);
-        let (address, message) = c
-            .error
-            .clone()
-            .unwrap_or((0, "unknown flush failure".to_owned()));
-        Err(HlogError::FlushFailed {
-            address: Address::from_raw_truncated(address),
-            message,
-        })
-    }
-
-    /// Requests flushes of `[issued_until, until)`, one write per page (queued behind a
-    /// write of the same page already in flight).
-    fn request_flush(self: &Arc<Self>, until: u64) {
-        let mut issue = Vec::new();
-        {
-            let mut c = lock(&self.flush);
-            while c.issued_until < until {
-                let from = c.issued_until;
-                let page = from >> self.geo.page_bits;
-                let to = until.min((page + 1) << self.geo.page_bits);
-                c.issued_until = to;
-                match c.in_flight.get_mut(&page) {
-                    Some(queued) => *queued = Some(to),
-                    None => {
-                        c.in_flight.insert(page, None);
-                        issue.push((from, to));
-                    }
-                }
-            }
-        }
-        for (from, to) in issue {
-            self.issue_write(from, to);
-        }
-    }
-
-    /// Copies `[from, to)` (one page) into an aligned buffer starting at the aligned block
-    /// containing `from` (bytes past `to` stay zero), stamps the checksums of the records
-    /// the write covers (see [`checksum::stamp_flush`]) and writes it to the device.
-    ///
-    /// The frame bytes are stable: they are below `safe_read_only`, so every writer has
-    /// finished with them, and the frame cannot be reused before this range completes (reuse
-    /// needs `flushed_until` past it).
-    fn issue_write(self: &Arc<Self>, from: u64, to: u64) {
-        let align = self.geo.alignment as u64;
-        let start = from & !(align - 1);
-        let end = align_up(to, align);
-        let page = from >> self.geo.page_bits;
-        let in_page = (start - (page << self.geo.page_bits)) as usize;
-        let result = AlignedBuf::new((end - start) as usize, self.geo.alignment)
-            .map_err(HlogError::from)
-            .and_then(|mut buf| {
-                let frame = self.frame(page);
-                let bytes = &mut buf[..(to - start) as usize];
-                frame.copy_out(in_page, bytes);
-                let page_start = page << self.geo.page_bits;
-                checksum::stamp_flush(
-                    frame.words(),
-                    page_start,
-                    checksum::first_record(page_start),
-                    (start, to),
-                    bytes,
-                );
-                let weak = Arc::downgrade(self);
-                self.device
-                    .write(
-                        start,
-                        Box::new(buf),
-                        Box::new(move |r| {
-                            if let Some(s) = weak.upgrade() {
-                                s.write_done(from, to, r.map_err(HlogError::from));
-                            }
-                        }),
-                    )
-                    .map_err(HlogError::from)
-            });
-        if let Err(e) = result {
-            self.write_done(from, to, Err(e));
-        }
-    }
-
-    /// Completion of the flush of `[from, to)`: advance `flushed_until` over the contiguous
-    /// completed prefix, then issue the range queued behind this write, if any.
-    fn write_done(self: &Arc<Self>, from: u64, to: u64, r: Result<()>) {
-        // The bookkeeping is done under the lock; the atomics are published after it is
-        // released (no loom operation may run while a std mutex is held). `flushed` inside
-        // the lock is authoritative and `fetch_max` keeps the atomic monotonic however the
-        // publications of concurrent completions interleave.
-        let (flushed, next) = {
-            let mut c = lock(&self.flush);
-            if let Err(e) = r {
-                if c.error.is_none() {
-                    c.error = Some((from, e.to_string()));
-                }
-                drop(c);
-                self.flush_failed.store(true, Ordering::Release);
-                return;
-            }
-            c.done.insert(from, to);
-            let mut f = c.flushed;
-            while let Some(end) = c.done.remove(&f) {
-                f = end;
-            }
-            c.flushed = f;
-            let page = from >> self.geo.page_bits;
-            let next = match c.in_flight.get_mut(&page).map(Option::take) {
-                Some(Some(queued)) => Some((to, queued)),
-                Some(None) => {
-                    c.in_flight.remove(&page);
-                    None
-                }
-                None => None,
-            };
-            (f, next)
-        };
-        self.flushed_until.fetch_max(flushed, Ordering::AcqRel);
-        if let Some((a, b)) = next {
-            self.issue_write(a, b);
-        }
-    }
-
-    /// Issues a read of `len` bytes at `start` for the record at `addr`.
-    fn issue_read(
-        self: &Arc<Self>,
-        addr: Address,
-        start: u64,
-        len: usize,
-        pending: Arc<Mutex<Option<ReadDone>>>,
-    ) -> Result<()> {
-        if start + len as u64 > self.device.size() {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "record not completely on the device",
-            });
-        }
-        let buf = AlignedBuf::new(len, self.geo.alignment)?;
-        let weak = Arc::downgrade(self);
-        let p = pending.clone();
-        self.device.read(
-            start,
-            buf,
-            Box::new(move |r| Shared::read_done(weak, addr, start, r, p)),
-        )?;
-        Ok(())
-    }
-
-    fn read_done(
-        weak: Weak<Shared>,
-        addr: Address,
-        start: u64,
-        r: faster_device::Result<AlignedBuf>,
-        pending: Arc<Mutex<Option<ReadDone>>>,
-    ) {
-        let finish = |res: Result<DiskRecord>| {
-            // Take the callback out first: it must not run under the lock.
-            let done = lock(&pending).take();
-            if let Some(done) = done {
-                done(res);
-            }
-        };
-        let Some(s) = weak.upgrade() else {
-            return finish(Err(HlogError::Closed));
-        };
-        let buf = match r {
-            Ok(b) => b,
-            Err(e) => return finish(Err(e.into())),
-        };
-        let within = (addr.raw() - start) as usize;
-        let page_end = (addr.page(s.geo.page_bits) + 1) << s.geo.page_bits;
-        let avail = (page_end - addr.raw()) as usize;
-        let bytes = buf.get(within..).unwrap_or(&[]);
-        match record::record_size_from_header(bytes, avail) {
-            Err(e) => finish(Err(e.at(addr))),
-            Ok(Some(size)) if within + size <= buf.len() => {
-                let rec = &buf[within..within + size];
-                if let Err(e) = checksum::verify_record(rec, addr) {
-                    return finish(Err(e));
-                }
-                match record::parse_lengths(rec) {
-                    Ok(lengths) => finish(Ok(DiskRecord {
-                        address: addr,
-                        buf,
-                        offset: within,
-                        lengths,
-                    })),
-                    Err(e) => finish(Err(e.at(addr))),
-                }
-            }
-            Ok(need) => {
-                let need = need.unwrap_or(HEADER_SIZE);
-                let len = align_up((within + need) as u64, s.geo.alignment as u64) as usize;
-                if len <= buf.len() {
-                    return finish(Err(HlogError::Corrupt {
-                        address: addr,
-                        reason: "record header inconsistent across reads",
-                    }));
-                }
-                drop(buf);
-                if let Err(e) = Shared::issue_read(&s, addr, start, len, pending.clone()) {
-                    finish(Err(e));
-                }
-            }
-        }
     }
 }
 

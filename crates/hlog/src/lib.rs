@@ -120,7 +120,9 @@
 mod address;
 pub mod checksum;
 pub mod config;
+mod disk_read;
 mod error;
+mod flush;
 mod frame;
 mod hlog;
 mod invalidate;
@@ -137,8 +139,9 @@ use faster_sync as sync;
 
 pub use address::Address;
 pub use config::{Geometry, HlogConfig};
+pub use disk_read::DiskRecord;
 pub use error::{HlogError, Result};
-pub use hlog::{DiskRecord, Hlog};
+pub use hlog::Hlog;
 pub use record::{Header, NewRecord, RecordLock, RecordRef, RecordView, version_is_newer};
 pub use scan::{LogScan, ScanRecord};
 pub use snapshot::SnapshotInfo;

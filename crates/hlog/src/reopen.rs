@@ -5,16 +5,12 @@ use std::sync::Arc;
 use faster_device::{AlignedBuf, Device};
 use faster_epoch::LightEpoch;
 
-use crate::address::Address;
+use crate::address::{Address, align_up};
 use crate::config::HlogConfig;
 use crate::error::{HlogError, Result};
 use crate::hlog::Hlog;
 use crate::record::FILLER_BIT;
 use crate::scan::read_sync;
-
-const fn align_up(x: u64, a: u64) -> u64 {
-    (x + a - 1) & !(a - 1)
-}
 
 impl Hlog {
     /// Opens a log over `device`, which already holds valid log bytes `[begin, end)` at

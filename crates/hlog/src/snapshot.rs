@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use faster_device::{AlignedBuf, Device, DeviceError};
 use faster_epoch::{Guard, Participant};
 
-use crate::address::Address;
+use crate::address::{Address, align_up};
 use crate::checksum;
 use crate::error::{HlogError, Result};
 use crate::hlog::Hlog;
@@ -99,10 +99,6 @@ impl Writes<'_> {
             }
         }
     }
-}
-
-const fn align_up(x: u64, a: u64) -> u64 {
-    (x + a - 1) & !(a - 1)
 }
 
 impl Hlog {

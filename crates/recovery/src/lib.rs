@@ -43,6 +43,8 @@
 //!   exactly each session's CPR prefix is reachable (snapshot copy, index repair from the log,
 //!   durable invalidation of records newer than the checkpoint).
 
+#![forbid(unsafe_code)]
+
 mod choose;
 pub mod codec;
 mod error;
