@@ -34,7 +34,7 @@ pub struct BenchConfig {
     /// Parent directory of the store's temporary directory.
     pub dir: PathBuf,
     /// If set, every cell of a store-backed system runs a second time with a checkpoint
-    /// taken every this often ([`CheckpointRun`]).
+    /// taken every this often ([`CheckpointRun`](crate::results::CheckpointRun)).
     pub checkpoint_every: Option<Duration>,
     /// How those checkpoints capture the log.
     pub checkpoint_mode: CheckpointMode,

@@ -63,9 +63,9 @@ pub struct CellResult {
     pub p99_ns: u64,
     /// Number of sampled operations.
     pub samples: u64,
-    /// The RMW check, for RMW cells run with [`BenchConfig::verify`].
+    /// The RMW check, for RMW cells run with [`BenchConfig::verify`](crate::config::BenchConfig::verify).
     pub rmw_check: Option<RmwCheck>,
-    /// The same cell run again with checkpoints ([`BenchConfig::checkpoint_every`]), for
+    /// The same cell run again with checkpoints ([`BenchConfig::checkpoint_every`](crate::config::BenchConfig::checkpoint_every)), for
     /// store-backed systems.
     pub checkpoint: Option<CheckpointRun>,
     /// With `--repeat N`: the throughput (Mops/s) of every repeat of this cell, in run order

@@ -14,7 +14,7 @@
 //! [`workload`] while it checkpoints, kills it with SIGKILL, recovers and checks every
 //! session's exact prefix.
 //!
-//! This crate owns the command line ([`args`]), the presentation (aligned [`table`]s,
+//! This crate owns the command line ([`args`]), the presentation (aligned tables through `faster_bench::table`,
 //! [`progress`] bars on stderr, [`out`]put that survives a closed pipe, `--json`), the exit
 //! codes ([`error`]: 0 success, 1 failed verification or runtime failure, 2 usage error) and
 //! the crash-test orchestration. It must not know the store's internals: it uses the

@@ -21,8 +21,8 @@ impl Session {
 
     /// Sets `key` to `value`. Never waits for disk reads.
     ///
-    /// Errors: [`Error::KeyTooLarge`] / [`Error::ValueTooLarge`] if the record would not fit
-    /// in a page, [`Error::Closed`], and the layers' errors (for example a failed flush that
+    /// Errors: [`Error::KeyTooLarge`](crate::Error::KeyTooLarge) / [`Error::ValueTooLarge`](crate::Error::ValueTooLarge) if the record would not fit
+    /// in a page, [`Error::Closed`](crate::Error::Closed), and the layers' errors (for example a failed flush that
     /// keeps the log from evicting).
     pub fn upsert(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         self.upsert_hashed::<true>(key, self.probe_of(key), value)
