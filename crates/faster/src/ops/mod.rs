@@ -39,6 +39,20 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cx: Cx,
 }
 
+impl Ctx<'_> {
+    /// A copy of this context for a call that is not inlined: the copy's address escapes,
+    /// this one's does not, so the caller keeps its context in registers (passing `&mut
+    /// self` out of line made the session spill it on every operation: 4-8 instructions).
+    #[inline(always)]
+    pub(crate) fn reborrow(&mut self) -> Ctx<'_> {
+        Ctx {
+            inner: self.inner,
+            guard: &mut *self.guard,
+            cx: self.cx,
+        }
+    }
+}
+
 /// How an operation treats record versions, from the session's CPR rules
 /// ([`faster_cpr::Rules`]).
 #[derive(Clone, Copy, Debug)]

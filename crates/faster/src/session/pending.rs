@@ -23,7 +23,7 @@ impl Session {
         let probe = self.probe_of(key);
         let mut ctx = Some(ctx);
         self.op(|p| {
-            Ok(match read::read(&p.op, key, probe)? {
+            Ok(match read::read(&p.op.reborrow(), key, probe)? {
                 ReadOutcome::Shift => Err(Shift),
                 ReadOutcome::Done(v) => {
                     if let Some(ctx) = ctx.take() {

@@ -44,9 +44,11 @@ impl Session {
                     return Ok(Ok(Some(word.to_le_bytes()[..len].to_vec())));
                 }
             }
-            Ok(match read::read(&p.op, key, probe)? {
+            Ok(match read::read(&p.op.reborrow(), key, probe)? {
                 ReadOutcome::Done(v) => Ok(v),
-                ReadOutcome::Disk(addr) => Ok(ops::lookup_blocking(&mut p.op, key, addr)?),
+                ReadOutcome::Disk(addr) => {
+                    Ok(ops::lookup_blocking(&mut p.op.reborrow(), key, addr)?)
+                }
                 ReadOutcome::Shift => Err(Shift),
             })
         })
@@ -106,7 +108,7 @@ impl Session {
                     if fast::upsert_word8(&p.op, k, probe, v) {
                         Ok(Ok(()))
                     } else {
-                        write::upsert_call(&mut p.op, key, probe, value)
+                        write::upsert_call(&mut p.op.reborrow(), key, probe, value)
                     }
                 },
             );
@@ -115,7 +117,7 @@ impl Session {
             if INLINE {
                 write::upsert(&mut p.op, key, probe, value)
             } else {
-                write::upsert_call(&mut p.op, key, probe, value)
+                write::upsert_call(&mut p.op.reborrow(), key, probe, value)
             }
         })
     }
@@ -123,7 +125,7 @@ impl Session {
     /// [`Session::delete`] of a key whose hash is known.
     #[inline]
     pub(super) fn delete_hashed(&mut self, key: &[u8], probe: Probe<'_>) -> Result<()> {
-        self.op(|p| write::delete(&mut p.op, key, probe))
+        self.op(|p| write::delete(&mut p.op.reborrow(), key, probe))
     }
 
     /// [`Session::read`] of a key whose hash is known, handing the value to `out` as a
@@ -160,14 +162,16 @@ impl Session {
                     match if inline {
                         read::read_into(&p.op, key, probe, p.scratch)?
                     } else {
-                        read::read_into_call(&p.op, key, probe, p.scratch)?
+                        read::read_into_call(&p.op.reborrow(), key, probe, p.scratch)?
                     } {
                         ReadInto::Found => Ok(Got::Scratch),
                         ReadInto::Small(word, len) => Ok(Got::Small(word, len)),
                         ReadInto::Missing => Ok(Got::Owned(None)),
-                        ReadInto::Disk(addr) => {
-                            Ok(Got::Owned(ops::lookup_blocking(&mut p.op, key, addr)?))
-                        }
+                        ReadInto::Disk(addr) => Ok(Got::Owned(ops::lookup_blocking(
+                            &mut p.op.reborrow(),
+                            key,
+                            addr,
+                        )?)),
                         ReadInto::Shift => Err(Shift),
                     },
                 )
@@ -219,21 +223,28 @@ pub(super) fn rmw_blocking<const INLINE: bool, R: Rmw + ?Sized>(
     let first = if INLINE {
         rmw::rmw(&mut p.op, p.scratch, key, probe, input, f)?
     } else {
-        rmw::rmw_call(&mut p.op, p.scratch, key, probe, input, f)?
+        rmw::rmw_call(&mut p.op.reborrow(), p.scratch, key, probe, input, f)?
     };
     let mut outcome = match first {
         Ok(o) => o,
         Err(Shift) => return Ok(Err(Shift)),
     };
     while let RmwOutcome::Disk { addr, snapshot } = outcome {
-        let (old, old_version) = ops::lookup_blocking_versioned(&mut p.op, key, addr)?;
+        let (old, old_version) = ops::lookup_blocking_versioned(&mut p.op.reborrow(), key, addr)?;
         let read = FromDisk {
             old,
             old_version,
             snapshot,
         };
-        outcome = match rmw::rmw_after_disk(&mut p.op, p.scratch, key, probe.hash, input, f, read)?
-        {
+        outcome = match rmw::rmw_after_disk(
+            &mut p.op.reborrow(),
+            p.scratch,
+            key,
+            probe.hash,
+            input,
+            f,
+            read,
+        )? {
             Ok(o) => o,
             Err(Shift) => return Ok(Err(Shift)),
         };
