@@ -138,7 +138,7 @@ impl HashIndex {
         validate_info(device, info)?;
         let index = HashIndex::new(IndexConfig::new(info.table_bits, info.overflow_capacity))?;
         let n = info.overflow_buckets;
-        index.overflow().reserve_prefix(n);
+        index.overflow().reserve_prefix(n)?;
         let mut linked = vec![false; n as usize + 1];
         let mut problem: Option<String> = None;
 

@@ -10,11 +10,24 @@ pub enum IndexError {
     /// [`IndexCheckpointInfo`](crate::IndexCheckpointInfo)) is out of range.
     #[error("invalid index configuration: {0}")]
     InvalidConfig(String),
-    /// Every overflow bucket of the fixed-size allocator is in use; the key could not be added.
+    /// Every overflow bucket the configuration allows is in use; the key could not be added.
     #[error("all {capacity} overflow buckets are in use")]
     OverflowExhausted {
         /// The configured number of overflow buckets.
         capacity: u64,
+    },
+    /// The index reached its memory limit ([`IndexConfig::memory_limit`]): `what` would
+    /// take it to `needed` bytes. Keys already present keep working.
+    ///
+    /// [`IndexConfig::memory_limit`]: crate::IndexConfig::memory_limit
+    #[error("the index's memory limit of {limit} bytes is reached: {what} needs {needed}")]
+    MemoryLimit {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The bytes the index would need.
+        needed: u64,
+        /// What needed them.
+        what: &'static str,
     },
     /// Memory for `what` could not be had (the operating system refused a mapping of
     /// `bytes` bytes): the configuration, or the sizes a checkpoint records, ask for more

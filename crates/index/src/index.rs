@@ -1,16 +1,14 @@
-//! [`HashIndex`]: the table of `2^k` buckets, its overflow chains and the tentative-insert
-//! protocol.
+//! [`HashIndex`]: the current generation (a table of `2^k` buckets and its overflow chains,
+//! see the `generation` module), the next one during a growth (see `grow`), and the
+//! configuration and limits.
 
-use crate::bucket::{ENTRIES_PER_BUCKET, HashBucket, OVERFLOW_MASK};
-use crate::entry::{
-    EntrySlot, HashEntry, SlotLocation, TAG_MASK, TAG_SHIFT, TEMP_INVALID_ADDRESS, TENTATIVE_BIT,
-};
+use crate::bucket::{BUCKET_BYTES, HashBucket};
+use crate::entry::{EntrySlot, HashEntry};
 use crate::error::{IndexError, Result};
+use crate::generation::Generation;
 use crate::hash::KeyHash;
 use crate::overflow::OverflowAllocator;
-use crate::sync::AtomicU64;
-use crate::sync::{Ordering, Spin, fence};
-use crate::table::Table;
+use crate::sync::{Arc, AtomicPtr, AtomicU64, Mutex, Ordering, lock};
 
 /// The largest accepted `table_bits` (`2^32` buckets, 256 GiB).
 pub const MAX_TABLE_BITS: u32 = 32;
@@ -22,17 +20,34 @@ pub const MAX_OVERFLOW_BUCKETS: u64 = 1 << 30;
 pub struct IndexConfig {
     /// `k`: the main table has `2^k` buckets (`0..=MAX_TABLE_BITS`).
     pub table_bits: u32,
-    /// Capacity of the overflow-bucket allocator, in buckets (`0..=MAX_OVERFLOW_BUCKETS`).
+    /// The most overflow buckets a generation may use (`0..=MAX_OVERFLOW_BUCKETS`). A
+    /// limit, not a reservation: overflow memory is mapped in chunks as it is used.
     pub overflow_buckets: u64,
+    /// The bound on index memory in bytes: the current generation's main table and overflow
+    /// buckets (`u64::MAX`: none but the machine's). See [`HashIndex::set_memory_limit`].
+    #[serde(default = "no_limit")]
+    pub memory_limit: u64,
+}
+
+fn no_limit() -> u64 {
+    u64::MAX
 }
 
 impl IndexConfig {
-    /// A table of `2^table_bits` buckets with room for `overflow_buckets` overflow buckets.
+    /// A table of `2^table_bits` buckets with room for `overflow_buckets` overflow buckets,
+    /// and no memory limit.
     pub fn new(table_bits: u32, overflow_buckets: u64) -> Self {
         IndexConfig {
             table_bits,
             overflow_buckets,
+            memory_limit: u64::MAX,
         }
+    }
+
+    /// The same configuration with a memory limit of `bytes`.
+    pub fn with_memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes;
+        self
     }
 
     /// Checks the ranges.
@@ -72,78 +87,166 @@ pub struct IndexStats {
     pub tentative_entries: u64,
     /// Length in buckets of the longest chain (1 = no overflow).
     pub max_chain: u64,
+    /// Bytes of bucket memory of the current generation: the main table and the overflow
+    /// chunks mapped so far.
+    pub memory_bytes: u64,
 }
 
-/// Which bucket of the index: a main-table index or an overflow logical address.
-#[derive(Clone, Copy)]
-enum BucketId {
-    Main(u64),
-    Overflow(u64),
+/// The index grows when its overflow buckets in use reach `1 / GROW_OVERFLOW_FRACTION` of its
+/// main buckets ([`HashIndex::wants_growth`]): about five keys per bucket on average, with
+/// random hashes.
+pub const GROW_OVERFLOW_FRACTION: u64 = 8;
+
+/// The state of one growth (see the `grow` module). Each growth has its own, so a thread
+/// that still holds an old one can never claim a chunk of a later growth.
+pub(crate) struct SplitState {
+    /// The generation being split (current during the growth) and the one it fills; both
+    /// point into the index's `generations`.
+    old: AtomicPtr<Generation>,
+    new: AtomicPtr<Generation>,
+    /// Chunks of the old table.
+    pub(crate) chunks: u64,
+    /// The next chunk to claim.
+    pub(crate) next_chunk: AtomicU64,
+    /// Chunks not split yet.
+    pub(crate) pending: AtomicU64,
+    /// The first error of the split (the growth is then abandoned).
+    failure: Mutex<Option<IndexError>>,
 }
 
-impl BucketId {
-    fn slot(self, entry: usize) -> SlotLocation {
-        let entry = entry as u8;
-        match self {
-            BucketId::Main(bucket) => SlotLocation::Main { bucket, entry },
-            BucketId::Overflow(bucket) => SlotLocation::Overflow { bucket, entry },
-        }
+impl SplitState {
+    /// The generation being split.
+    pub(crate) fn old(&self) -> &Generation {
+        // SAFETY: `old` points into a box of the index's `generations` (see `begin_grow`),
+        // dropped only with the index; a `SplitState` is reached only through `&HashIndex`
+        // (an `Arc` cloned under its lock), and the generations are read through shared
+        // references (atomics) only.
+        unsafe { &*self.old.load(Ordering::Relaxed) }
+    }
+
+    /// The generation the split fills.
+    pub(crate) fn new(&self) -> &Generation {
+        // SAFETY: as in `old`.
+        unsafe { &*self.new.load(Ordering::Relaxed) }
+    }
+
+    pub(crate) fn fail(&self, e: IndexError) {
+        lock(&self.failure).get_or_insert(e);
+    }
+
+    pub(crate) fn failed(&self) -> bool {
+        lock(&self.failure).is_some()
+    }
+
+    pub(crate) fn take_failure(&self) -> Option<IndexError> {
+        lock(&self.failure).take()
     }
 }
 
 /// FASTER's hash index: `2^k` cache-line buckets of seven entries, chained through overflow
-/// buckets, updated lock-free. See the [crate docs](crate) for the protocol.
+/// buckets, updated lock-free, doubled online. See the [crate docs](crate) for the protocol.
 pub struct HashIndex {
-    table_bits: u32,
-    /// `2^table_bits - 1`: a hash's home bucket is `hash & bucket_mask`.
-    bucket_mask: u64,
-    buckets: Table,
-    overflow: OverflowAllocator,
+    /// The generation every operation uses: one of `generations`.
+    current: AtomicPtr<Generation>,
+    /// During a growth, the next generation (one of `generations`); null otherwise.
+    growing: AtomicPtr<Generation>,
+    /// Every generation ever built, and whether its memory was released. Boxes never move
+    /// and are dropped only with the index, so the two pointers above stay valid for as long
+    /// as `&self` is borrowed.
+    generations: Mutex<Vec<(Box<Generation>, bool)>>,
+    /// The running growth's state.
+    split: Mutex<Option<Arc<SplitState>>>,
+    /// The overflow capacity of every generation.
+    overflow_capacity: u64,
+    /// The bound on the current generation's bucket memory, in bytes.
+    memory_limit: AtomicU64,
 }
 
 impl HashIndex {
     /// An empty index.
     pub fn new(config: IndexConfig) -> Result<Self> {
         config.validate()?;
-        Ok(HashIndex {
-            table_bits: config.table_bits,
-            bucket_mask: (1u64 << config.table_bits) - 1,
-            buckets: Table::new(1usize << config.table_bits)?,
-            overflow: OverflowAllocator::new(config.overflow_buckets),
-        })
+        let index = HashIndex::with_generation(
+            Generation::new(config.table_bits, config.overflow_buckets)?,
+            config.overflow_buckets,
+        );
+        index.set_memory_limit(config.memory_limit);
+        Ok(index)
     }
 
-    /// The configuration the index was built with.
+    fn with_generation(generation: Generation, overflow_capacity: u64) -> Self {
+        let mut generation = Box::new(generation);
+        let p: *mut Generation = &mut *generation;
+        HashIndex {
+            current: AtomicPtr::new(p),
+            growing: AtomicPtr::new(std::ptr::null_mut()),
+            generations: Mutex::new(vec![(generation, false)]),
+            split: Mutex::new(None),
+            overflow_capacity,
+            memory_limit: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// The current generation.
+    #[inline(always)]
+    pub(crate) fn current(&self) -> &Generation {
+        // SAFETY: `current` always points into a box of `generations` (set in
+        // `with_generation` and `switch_to_growing`), and those boxes are dropped only with
+        // `self`, so the generation outlives this borrow of `self`. It is only read through
+        // shared references (atomics).
+        unsafe { &*self.current.load(Ordering::Acquire) }
+    }
+
+    /// The state of the running growth, if one runs.
+    pub(crate) fn split(&self) -> Option<Arc<SplitState>> {
+        lock(&self.split).clone()
+    }
+
+    /// The generation a running growth fills, if one runs.
+    pub(crate) fn growing(&self) -> Option<&Generation> {
+        let p = self.growing.load(Ordering::Acquire);
+        // SAFETY: as in `current`: a non-null `growing` points into a box of `generations`.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// The configuration of the current generation.
     pub fn config(&self) -> IndexConfig {
-        IndexConfig::new(self.table_bits, self.overflow.capacity())
+        IndexConfig::new(self.table_bits(), self.overflow_capacity)
+            .with_memory_limit(self.memory_limit())
     }
 
-    /// `k`: the main table has `2^k` buckets.
+    /// `k`: the main table has `2^k` buckets now.
     pub fn table_bits(&self) -> u32 {
-        self.table_bits
+        self.current().table_bits
+    }
+
+    /// The bound on index memory ([`IndexConfig::memory_limit`]).
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the bound on index memory: the current generation's main table and overflow
+    /// buckets. Past it, inserts that need a new overflow bucket fail with
+    /// [`IndexError::MemoryLimit`] (keys already present keep working), and a growth that
+    /// would pass it is refused.
+    pub fn set_memory_limit(&self, bytes: u64) {
+        self.memory_limit.store(bytes, Ordering::Relaxed);
+        let g = self.current();
+        g.overflow.set_limit(bytes, g.buckets.len() as u64);
+    }
+
+    /// Bytes of bucket memory in use: the current generation's, and the next one's during a
+    /// growth (retired generations whose memory went back are not counted).
+    pub fn memory_bytes(&self) -> u64 {
+        self.current().memory_bytes() + self.growing().map_or(0, Generation::memory_bytes)
     }
 
     pub(crate) fn buckets(&self) -> &[HashBucket] {
-        &self.buckets
+        &self.current().buckets
     }
 
     pub(crate) fn overflow(&self) -> &OverflowAllocator {
-        &self.overflow
-    }
-
-    /// The buckets of the chain starting at main bucket `home`, in order.
-    fn chain(&self, home: u64) -> impl Iterator<Item = (BucketId, &HashBucket)> {
-        let first = (BucketId::Main(home), &self.buckets[home as usize]);
-        std::iter::successors(Some(first), |(_, bucket)| {
-            let next = bucket.overflow.load(Ordering::Acquire) & OVERFLOW_MASK;
-            (next != 0).then(|| (BucketId::Overflow(next), self.overflow.get(next)))
-        })
-    }
-
-    /// The home bucket of `hash` (equal to `hash.bucket(table_bits)`, one instruction).
-    #[inline]
-    fn home(&self, hash: KeyHash) -> u64 {
-        hash.raw() & self.bucket_mask
+        &self.current().overflow
     }
 
     /// Hints the CPU to start loading the cache line of `hash`'s main-table bucket, so that a
@@ -153,24 +256,17 @@ impl HashIndex {
     /// instruction. Batched lookups issue it for several keys before probing any of them.
     #[inline]
     pub fn prefetch(&self, hash: KeyHash) {
-        if let Some(bucket) = self.buckets.get(self.home(hash) as usize) {
+        let g = self.current();
+        if let Some(bucket) = g.buckets.get(g.home(hash) as usize) {
             prefetch_line(std::ptr::from_ref(bucket).cast());
         }
     }
 
     /// Finds the entry of `hash`: the first non-tentative entry with its tag in its bucket's
     /// chain. Tentative entries (inserts in progress) are skipped.
+    #[inline]
     pub fn find_entry(&self, hash: KeyHash) -> Option<(EntrySlot<'_>, HashEntry)> {
-        let tag = hash.tag();
-        for (id, bucket) in self.chain(self.home(hash)) {
-            for (i, word) in bucket.entries.iter().enumerate() {
-                let e = HashEntry::from_raw(word.load(Ordering::Acquire));
-                if !e.is_empty() && !e.is_tentative() && e.tag() == tag {
-                    return Some((EntrySlot::new(word, id.slot(i)), e));
-                }
-            }
-        }
-        None
+        self.current().find_entry(hash)
     }
 
     /// The entry of `hash` if its home bucket (the first bucket of its chain) holds it: then
@@ -182,15 +278,7 @@ impl HashIndex {
     /// entry, no slot to build.
     #[inline(always)]
     pub fn find_in_home(&self, hash: KeyHash) -> Option<HashEntry> {
-        let want = (hash.tag() as u64) << TAG_SHIFT;
-        let bucket = self.buckets.get(self.home(hash) as usize)?;
-        bucket.entries.iter().find_map(|word| {
-            let raw = word.load(Ordering::Acquire);
-            // Tag equal and tentative bit clear in one comparison; the free word `0` has
-            // tag 0 too, hence the second test.
-            (raw & (TAG_MASK | TENTATIVE_BIT) == want && raw != 0)
-                .then_some(HashEntry::from_raw(raw))
-        })
+        self.current().find_in_home(hash)
     }
 
     /// The entry of `hash` in `slot`, a slot that [`HashIndex::find_entry`] or
@@ -198,10 +286,11 @@ impl HashIndex {
     /// still holds a finished (non-tentative) entry with `hash`'s tag, which is then the
     /// entry those methods would find now; `None` if the caller must search again.
     ///
-    /// Sound because a bucket never moves to another chain while the index is in use (an
-    /// overflow bucket is freed only if it was never linked) and a chain holds at most one
-    /// finished entry per tag (see [`HashIndex::find_or_create_entry`]). Batched operations
-    /// use it to probe a bucket once.
+    /// Sound because a bucket never moves to another chain while a generation is in use (an
+    /// overflow bucket is freed only if it was never linked), a chain holds at most one
+    /// finished entry per tag (see [`HashIndex::find_or_create_entry`]), and the caller does
+    /// not keep a slot across a growth (its state machine parks it at a phase boundary).
+    /// Batched operations use it to probe a bucket once.
     #[inline]
     pub fn recheck(&self, slot: &EntrySlot<'_>, hash: KeyHash) -> Option<HashEntry> {
         let e = slot.load();
@@ -219,118 +308,150 @@ impl HashIndex {
     /// each one's install from its rescan), so at most one of them finalizes, and every
     /// caller ends up with the same slot.
     ///
-    /// Fails only with [`IndexError::OverflowExhausted`] when the chain is full and no
-    /// overflow bucket is left.
+    /// Fails only when the chain is full and no overflow bucket can be had:
+    /// [`IndexError::OverflowExhausted`] (the configured capacity),
+    /// [`IndexError::MemoryLimit`] or [`IndexError::OutOfMemory`].
+    #[inline]
     pub fn find_or_create_entry(&self, hash: KeyHash) -> Result<(EntrySlot<'_>, HashEntry)> {
-        let tag = hash.tag();
-        let home = self.home(hash);
-        let spin = Spin::new();
-        'retry: loop {
-            let mut free = None;
-            let mut tail = &self.buckets[home as usize];
-            for (id, bucket) in self.chain(home) {
-                for (i, word) in bucket.entries.iter().enumerate() {
-                    let e = HashEntry::from_raw(word.load(Ordering::Acquire));
-                    if e.is_empty() {
-                        free.get_or_insert(EntrySlot::new(word, id.slot(i)));
-                    } else if !e.is_tentative() && e.tag() == tag {
-                        return Ok((EntrySlot::new(word, id.slot(i)), e));
-                    }
-                }
-                tail = bucket;
-            }
-            let (slot, word) = match free {
-                Some(slot) => (slot, slot.word()),
-                None => {
-                    let addr = self.overflow.allocate()?;
-                    if tail
-                        .overflow
-                        .compare_exchange(0, addr, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
-                    {
-                        // Another thread extended the chain first; ours was never published.
-                        self.overflow.free(addr);
-                        continue 'retry;
-                    }
-                    let word = &self.overflow.get(addr).entries[0];
-                    let loc = BucketId::Overflow(addr).slot(0);
-                    (EntrySlot::new(word, loc), word)
-                }
-            };
-            let tentative = HashEntry::tentative(TEMP_INVALID_ADDRESS, tag);
-            if word
-                .compare_exchange(0, tentative.raw(), Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                continue 'retry;
-            }
-            // Store-then-load against the other inserters' install-then-rescan.
-            fence(Ordering::SeqCst);
-            if self.other_with_tag(home, tag, word) {
-                word.store(0, Ordering::Release);
-                spin.wait();
-                continue 'retry;
-            }
-            let entry = tentative.finalized();
-            word.store(entry.raw(), Ordering::Release);
-            return Ok((slot, entry));
-        }
-    }
-
-    /// Whether the chain holds an entry with `tag` (tentative or not) other than `mine`.
-    fn other_with_tag(&self, home: u64, tag: u16, mine: &AtomicU64) -> bool {
-        self.chain(home).any(|(_, bucket)| {
-            bucket.entries.iter().any(|word| {
-                let e = HashEntry::from_raw(word.load(Ordering::Acquire));
-                !e.is_empty() && e.tag() == tag && !std::ptr::eq(word, mine)
-            })
-        })
+        self.current().find_or_create_entry(hash)
     }
 
     /// Calls `f(home, slot, entry)` for every non-empty entry (tentative ones included),
     /// chain by chain; `home` is the main-table bucket the chain starts at. A fuzzy snapshot if
     /// other threads update the index meanwhile.
-    pub fn for_each_entry(&self, mut f: impl FnMut(u64, EntrySlot<'_>, HashEntry)) {
-        for home in 0..self.buckets.len() as u64 {
-            for (id, bucket) in self.chain(home) {
-                for (i, word) in bucket.entries.iter().enumerate() {
-                    let e = HashEntry::from_raw(word.load(Ordering::Acquire));
-                    if !e.is_empty() {
-                        f(home, EntrySlot::new(word, id.slot(i)), e);
-                    }
-                }
-            }
-        }
+    pub fn for_each_entry(&self, f: impl FnMut(u64, EntrySlot<'_>, HashEntry)) {
+        self.current().for_each_entry(f)
     }
 
     /// Scans the whole index and counts buckets and entries.
     pub fn stats(&self) -> IndexStats {
-        let mut s = IndexStats {
-            table_buckets: self.buckets.len() as u64,
-            ..IndexStats::default()
-        };
-        for home in 0..self.buckets.len() as u64 {
-            let mut len = 0;
-            for (_, bucket) in self.chain(home) {
-                len += 1;
-                for word in &bucket.entries {
-                    let e = HashEntry::from_raw(word.load(Ordering::Acquire));
-                    if e.is_tentative() {
-                        s.tentative_entries += 1;
-                    } else if !e.is_empty() {
-                        s.entries += 1;
-                    }
-                }
-            }
-            s.overflow_buckets += len - 1;
-            s.max_chain = s.max_chain.max(len);
-        }
-        s
+        self.current().stats()
     }
 
     /// Capacity of the index without overflow buckets: `7 * 2^k` entries.
     pub fn table_capacity(&self) -> u64 {
-        self.buckets.len() as u64 * ENTRIES_PER_BUCKET as u64
+        self.current().table_capacity()
+    }
+
+    /// Whether the index should double now: its overflow buckets in use have reached
+    /// `1 / GROW_OVERFLOW_FRACTION` of its main buckets, no growth runs, and a doubled table
+    /// fits [`MAX_TABLE_BITS`] and the memory limit. Two loads on the common path.
+    #[inline]
+    pub fn wants_growth(&self) -> bool {
+        let g = self.current();
+        let n = g.buckets.len() as u64;
+        g.overflow.high_water() >= (n / GROW_OVERFLOW_FRACTION).max(1)
+            && self.growing.load(Ordering::Relaxed).is_null()
+            && self.growth_check().is_ok()
+    }
+
+    /// Whether a doubling is allowed: its size and memory.
+    fn growth_check(&self) -> Result<()> {
+        let g = self.current();
+        if g.table_bits >= MAX_TABLE_BITS {
+            return Err(IndexError::InvalidConfig(format!(
+                "the table has 2^{MAX_TABLE_BITS} buckets, the most it may have"
+            )));
+        }
+        // Old and new generation live side by side during the split.
+        let new_table = (g.buckets.len() as u64) * 2 * BUCKET_BYTES as u64;
+        let needed = g.memory_bytes().saturating_add(new_table);
+        let limit = self.memory_limit();
+        if needed > limit {
+            return Err(IndexError::MemoryLimit {
+                limit,
+                needed,
+                what: "doubling the table",
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts doubling the index: builds the next generation, empty, beside the current one,
+    /// which stays in use. The caller must then keep every other thread away from the index
+    /// until the growth ends, and have threads split it ([`HashIndex::help_grow`]), then
+    /// finish it ([`HashIndex::finish_grow`]); or call [`HashIndex::cancel_grow`] before any
+    /// split. Returns the new `table_bits`. Fails if a growth runs, at [`MAX_TABLE_BITS`],
+    /// past the memory limit ([`IndexError::MemoryLimit`]), or if the table cannot be mapped.
+    pub fn begin_grow(&self) -> Result<u32> {
+        self.growth_check()?;
+        let old = self.current();
+        let new = Generation::new(old.table_bits + 1, self.overflow_capacity)?;
+        let mut gens = lock(&self.generations);
+        let mut split = lock(&self.split);
+        if split.is_some() {
+            return Err(IndexError::InvalidConfig("a growth is running already".into()));
+        }
+        let mut new = Box::new(new);
+        let p: *mut Generation = &mut *new;
+        let bits = new.table_bits;
+        gens.push((new, false));
+        let chunks = (old.buckets.len() as u64).div_ceil(crate::grow::SPLIT_CHUNK);
+        *split = Some(Arc::new(SplitState {
+            old: AtomicPtr::new(self.current.load(Ordering::Acquire)),
+            new: AtomicPtr::new(p),
+            chunks,
+            next_chunk: AtomicU64::new(0),
+            pending: AtomicU64::new(chunks),
+            failure: Mutex::new(None),
+        }));
+        self.growing.store(p, Ordering::Release);
+        Ok(bits)
+    }
+
+    /// Gives up a growth before any split started: the index stays as it was.
+    pub fn cancel_grow(&self) {
+        self.abandon_growth();
+    }
+
+    /// Whether a growth is running (begun and not finished or cancelled).
+    pub fn is_growing(&self) -> bool {
+        !self.growing.load(Ordering::Acquire).is_null()
+    }
+
+    /// Drops the growing generation's memory; the current one stays.
+    pub(crate) fn abandon_growth(&self) {
+        let mut gens = lock(&self.generations);
+        *lock(&self.split) = None;
+        let p = self.growing.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        for (g, released) in gens.iter_mut() {
+            if std::ptr::eq(&**g, p) {
+                g.release();
+                *released = true;
+            }
+        }
+    }
+
+    /// Makes the growing generation current; the old one is retired.
+    pub(crate) fn switch_to_growing(&self) {
+        let _gens = lock(&self.generations);
+        let p = self.growing.load(Ordering::Acquire);
+        // SAFETY: as in `growing`.
+        let new = unsafe { &*p };
+        new.overflow
+            .set_limit(self.memory_limit(), new.buckets.len() as u64);
+        self.current.store(p, Ordering::Release);
+        *lock(&self.split) = None;
+        self.growing.store(std::ptr::null_mut(), Ordering::Release);
+    }
+
+    /// Returns the memory of retired generations to the operating system (their mappings
+    /// stay until the index drops, so a stale reference reads empty buckets, never freed
+    /// memory). Call it once no thread can still use them: the store does it in an epoch
+    /// action after a growth. Returns the bytes released.
+    pub fn release_retired(&self) -> u64 {
+        let cur = self.current.load(Ordering::Acquire);
+        let grow = self.growing.load(Ordering::Acquire);
+        let mut bytes = 0;
+        for (g, released) in lock(&self.generations).iter_mut() {
+            let p: *const Generation = &**g;
+            if !*released && !std::ptr::eq(p, cur) && !std::ptr::eq(p, grow) {
+                bytes += g.memory_bytes();
+                g.release();
+                *released = true;
+            }
+        }
+        bytes
     }
 }
 
@@ -350,10 +471,13 @@ fn prefetch_line(p: *const u8) {
 
 impl std::fmt::Debug for HashIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.current();
         f.debug_struct("HashIndex")
-            .field("table_bits", &self.table_bits)
-            .field("overflow_capacity", &self.overflow.capacity())
-            .field("overflow_high_water", &self.overflow.high_water())
+            .field("table_bits", &g.table_bits)
+            .field("overflow_capacity", &self.overflow_capacity)
+            .field("overflow_high_water", &g.overflow.high_water())
+            .field("memory_limit", &self.memory_limit())
+            .field("growing", &self.is_growing())
             .finish()
     }
 }

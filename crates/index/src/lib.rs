@@ -74,6 +74,8 @@ pub mod checkpoint;
 mod checkpoint_writer;
 pub mod entry;
 mod error;
+mod generation;
+mod grow;
 pub mod hash;
 mod index;
 pub mod overflow;
@@ -87,4 +89,8 @@ pub use entry::{
 };
 pub use error::{IndexError, Result};
 pub use hash::KeyHash;
-pub use index::{HashIndex, IndexConfig, IndexStats, MAX_OVERFLOW_BUCKETS, MAX_TABLE_BITS};
+pub use grow::{Growth, Link};
+pub use index::{
+    GROW_OVERFLOW_FRACTION, HashIndex, IndexConfig, IndexStats, MAX_OVERFLOW_BUCKETS,
+    MAX_TABLE_BITS,
+};
