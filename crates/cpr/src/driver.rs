@@ -42,6 +42,26 @@ pub trait CheckpointHooks {
     }
 }
 
+/// What a driver does while it waits for sessions: the hooks' `help` and `cancelled`.
+pub(crate) trait Waits {
+    /// Whether to give up now.
+    fn cancelled(&mut self) -> bool;
+    /// Helps the sessions (device I/O); returns whether I/O is in flight.
+    fn help(&mut self) -> bool;
+}
+
+/// A checkpoint's hooks as [`Waits`].
+struct CheckpointWaits<'a, H>(&'a mut H);
+
+impl<H: CheckpointHooks> Waits for CheckpointWaits<'_, H> {
+    fn cancelled(&mut self) -> bool {
+        self.0.cancelled()
+    }
+    fn help(&mut self) -> bool {
+        self.0.help()
+    }
+}
+
 /// A completed checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckpointDone {
@@ -57,8 +77,8 @@ pub struct CheckpointDone {
 #[derive(Debug)]
 pub struct Started {
     cpr: Cpr,
-    first: Option<SystemState>,
-    at: Instant,
+    pub(crate) first: Option<SystemState>,
+    pub(crate) at: Instant,
 }
 
 impl Started {
@@ -80,13 +100,13 @@ impl Drop for Started {
 
 /// When the wait for sessions gives up.
 #[derive(Clone, Copy, Debug)]
-enum Deadline {
+pub(crate) enum Deadline {
     Never,
     At(Instant),
 }
 
 impl Deadline {
-    fn after(timeout: Duration) -> Deadline {
+    pub(crate) fn after(timeout: Duration) -> Deadline {
         match Instant::now().checked_add(timeout) {
             Some(t) if timeout < Duration::from_secs(u32::MAX as u64) => Deadline::At(t),
             _ => Deadline::Never,
@@ -292,55 +312,70 @@ impl Cpr {
                         Err(e) => Err(fail(g, e)),
                     };
                 }
-                _ => {
-                    if s.epoch.completed_phase() >= g.token() {
-                        // Completed; its completer advances (or we do).
-                        s.advance(g);
-                        continue;
-                    }
-                    self.take_over_round(g);
-                    if s.epoch.try_complete_phase(g.token()) {
-                        s.advance(g);
-                        continue;
-                    }
-                    if s.load() != g {
-                        continue;
-                    }
-                    if hooks.cancelled() {
-                        if self.abandon(g) {
-                            return Err(CprError::Cancelled {
-                                phase: g.phase,
-                                version,
-                            });
-                        }
-                        continue;
-                    }
-                    if deadline.expired() {
-                        let sessions = s.laggards(g);
-                        if self.abandon(g) {
-                            return Err(CprError::Timeout {
-                                phase: g.phase,
-                                version,
-                                sessions,
-                                waited_ms: start.elapsed().as_millis() as u64,
-                            });
-                        }
-                        continue;
-                    }
-                    let io = hooks.help();
-                    wait(deadline, io);
-                }
+                _ => self.await_phase(g, deadline, start, &mut CheckpointWaits(hooks))?,
             }
         }
     }
 
+    /// One round of waiting for the sessions to acknowledge `g`'s phase: advances if it is
+    /// complete (acting for idle sessions first), else helps (`help`: whether I/O is in
+    /// flight) and waits briefly. Abandons the action, and fails, if `cancelled` says so or
+    /// the deadline passed. `Ok` means "look at the state again".
+    pub(crate) fn await_phase<E: std::error::Error + 'static>(
+        &self,
+        g: SystemState,
+        deadline: Deadline,
+        start: Instant,
+        waits: &mut dyn Waits,
+    ) -> Result<(), CprError<E>> {
+        let s = &*self.shared;
+        let version = g.version;
+        if s.epoch.completed_phase() >= g.token() {
+            // Completed; its completer advances (or we do).
+            s.advance(g);
+            return Ok(());
+        }
+        self.take_over_round(g);
+        if s.epoch.try_complete_phase(g.token()) {
+            s.advance(g);
+            return Ok(());
+        }
+        if s.load() != g {
+            return Ok(());
+        }
+        if waits.cancelled() {
+            if self.abandon(g) {
+                return Err(CprError::Cancelled {
+                    phase: g.phase,
+                    version,
+                });
+            }
+            return Ok(());
+        }
+        if deadline.expired() {
+            let sessions = s.laggards(g);
+            if self.abandon(g) {
+                return Err(CprError::Timeout {
+                    phase: g.phase,
+                    version,
+                    sessions,
+                    waited_ms: start.elapsed().as_millis() as u64,
+                });
+            }
+            return Ok(());
+        }
+        let io = waits.help();
+        wait(deadline, io);
+        Ok(())
+    }
+
     /// Acts for every idle member at state `g` (see the `member` module).
-    fn take_over_round(&self, g: SystemState) {
+    pub(crate) fn take_over_round(&self, g: SystemState) {
         self.shared.take_over_round(g);
     }
 
     /// Gives up the checkpoint at state `g`: back to rest in `v + 1`.
-    fn abandon(&self, g: SystemState) -> bool {
+    pub(crate) fn abandon(&self, g: SystemState) -> bool {
         self.shared.transition(g, g.abandoned())
     }
 }
@@ -348,7 +383,7 @@ impl Cpr {
 /// Waits for a session to report progress (it unparks the driver when it
 /// completes a phase or leaves), for at most the time left, or briefly while
 /// I/O that pending operations wait for is in flight.
-fn wait(deadline: Deadline, io_in_flight: bool) {
+pub(crate) fn wait(deadline: Deadline, io_in_flight: bool) {
     #[cfg(loom)]
     {
         let _ = (deadline, io_in_flight);

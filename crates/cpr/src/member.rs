@@ -227,7 +227,14 @@ impl Membership {
         loop {
             let global = self.shared.load();
             if global == st.view && (st.acked >= global.token() || !global.phase.needs_ack()) {
-                member.hot.cached.store(global.pack(), Ordering::Relaxed);
+                // Growth phases are never cached: every call takes the slow path, where the
+                // store parks the session away from the index (see `Phase::GrowPrepare`).
+                let cached = if global.phase.is_growth() {
+                    UNSYNCED
+                } else {
+                    global.pack()
+                };
+                member.hot.cached.store(cached, Ordering::Relaxed);
                 break;
             }
             let acked = self
@@ -386,9 +393,11 @@ impl Shared {
             if m.hot.busy.load(Ordering::Acquire) & BUSY != 0 {
                 continue;
             }
-            if m.hot.pending.load(Ordering::Acquire) != 0 {
+            if m.hot.pending.load(Ordering::Acquire) != 0 && !global.phase.is_growth() {
                 // Not idle: pending operations are the session's to finish, and it keeps
-                // its epoch protection, so that phase scans keep waiting for it.
+                // its epoch protection, so that phase scans keep waiting for it. (Growth
+                // does not wait for them: they complete in a later call, which follows the
+                // growth before it touches the index.)
                 continue;
             }
             if st.view != global || (st.acked < global.token() && global.phase.needs_ack()) {

@@ -26,10 +26,16 @@ pub enum Phase {
     WaitFlush = 6,
     /// The driver writes the checkpoint metadata.
     PersistenceCallback = 7,
+    /// Index growth: every session learns that the index is about to double and stops
+    /// using it (acknowledged; a session that acknowledged waits until the next phase).
+    GrowPrepare = 8,
+    /// Index growth: the index is split into its doubled table; sessions help, and use
+    /// the index again only once the split is over.
+    GrowInProgress = 9,
 }
 
 impl Phase {
-    const ALL: [Phase; 8] = [
+    const ALL: [Phase; 10] = [
         Phase::Rest,
         Phase::PrepIndexChkpt,
         Phase::IndexChkpt,
@@ -38,10 +44,18 @@ impl Phase {
         Phase::WaitPending,
         Phase::WaitFlush,
         Phase::PersistenceCallback,
+        Phase::GrowPrepare,
+        Phase::GrowInProgress,
     ];
 
     fn from_u8(v: u8) -> Phase {
-        Phase::ALL[(v & 7) as usize]
+        Phase::ALL.get(v as usize).copied().unwrap_or(Phase::Rest)
+    }
+
+    /// Whether this is a phase of index growth, in which sessions must not use the index
+    /// on their own (see [`Phase::GrowPrepare`]).
+    pub fn is_growth(self) -> bool {
+        matches!(self, Phase::GrowPrepare | Phase::GrowInProgress)
     }
 
     /// Whether every session must acknowledge this phase before the state
@@ -49,7 +63,11 @@ impl Phase {
     pub fn needs_ack(self) -> bool {
         matches!(
             self,
-            Phase::PrepIndexChkpt | Phase::Prepare | Phase::InProgress | Phase::WaitPending
+            Phase::PrepIndexChkpt
+                | Phase::Prepare
+                | Phase::InProgress
+                | Phase::WaitPending
+                | Phase::GrowPrepare
         )
     }
 
@@ -64,6 +82,8 @@ impl Phase {
             Phase::WaitPending => "WAIT_PENDING",
             Phase::WaitFlush => "WAIT_FLUSH",
             Phase::PersistenceCallback => "PERSISTENCE_CALLBACK",
+            Phase::GrowPrepare => "GROW_PREPARE",
+            Phase::GrowInProgress => "GROW_IN_PROGRESS",
         }
     }
 }
@@ -74,7 +94,9 @@ impl fmt::Display for Phase {
     }
 }
 
-/// What a checkpoint captures; it selects the sequence of phases.
+/// What runs on the state machine (a checkpoint and what it captures, or index growth); it
+/// selects the sequence of phases. One action at a time: the state word makes them
+/// mutually exclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Action {
@@ -88,14 +110,17 @@ pub enum Action {
     /// The log only: PREPARE, IN_PROGRESS, WAIT_PENDING, WAIT_FLUSH,
     /// PERSISTENCE_CALLBACK.
     LogOnly = 3,
+    /// Index growth, no checkpoint: GROW_PREPARE, GROW_IN_PROGRESS.
+    Grow = 4,
 }
 
 impl Action {
     fn from_u8(v: u8) -> Action {
-        match v & 3 {
+        match v {
             1 => Action::Full,
             2 => Action::IndexOnly,
             3 => Action::LogOnly,
+            4 => Action::Grow,
             _ => Action::None,
         }
     }
@@ -106,6 +131,7 @@ impl Action {
             Action::None => Phase::Rest,
             Action::Full | Action::IndexOnly => Phase::PrepIndexChkpt,
             Action::LogOnly => Phase::Prepare,
+            Action::Grow => Phase::GrowPrepare,
         }
     }
 
@@ -197,7 +223,9 @@ impl SystemState {
             (_, WaitPending) => WaitFlush,
             (_, WaitFlush) => PersistenceCallback,
             (_, PersistenceCallback) => return SystemState::rest(self.version + 1),
-            (Action::LogOnly, PrepIndexChkpt | IndexChkpt) => Prepare,
+            (_, GrowPrepare) => GrowInProgress,
+            (_, GrowInProgress) => return SystemState::rest(self.version + 1),
+            (Action::LogOnly | Action::Grow, PrepIndexChkpt | IndexChkpt) => Prepare,
         };
         SystemState { phase, ..self }
     }
@@ -233,6 +261,7 @@ mod tests {
             Action::Full,
             Action::IndexOnly,
             Action::LogOnly,
+            Action::Grow,
         ] {
             for phase in Phase::ALL {
                 for version in [0, 1, 7, VERSION_MASK] {
@@ -293,7 +322,9 @@ mod tests {
                 Rest
             ]
         );
+        assert_eq!(phases(Action::Grow), [GrowPrepare, GrowInProgress, Rest]);
         assert_eq!(run(Action::Full, 3).last().unwrap().version, 4);
+        assert_eq!(run(Action::Grow, 3).last().unwrap().version, 4);
     }
 
     #[test]
@@ -301,6 +332,8 @@ mod tests {
         let mut all = run(Action::Full, 1);
         all.extend(run(Action::IndexOnly, 2));
         all.extend(run(Action::LogOnly, 3));
+        all.extend(run(Action::Grow, 4));
+        all.extend(run(Action::Full, 5));
         let tokens: Vec<u64> = all
             .iter()
             .filter(|s| s.phase.needs_ack())

@@ -31,14 +31,18 @@ pub enum LogDevice {
 
 /// Configuration of a store, built with [`Config::new`] and the `with_*` setters.
 ///
-/// Defaults: 2^16 index buckets (4 MiB) with room for as many overflow buckets, 64 MiB of log
-/// memory in pages of 1 MiB, 90% of the in-memory pages mutable, the [`LogDevice::Auto`]
-/// device, 1024 sessions at most, a checkpoint timeout of 30 s.
+/// Defaults: an index of 2^16 buckets (4 MiB) to start with, which doubles online as keys
+/// arrive (nothing to size; see [`Config::with_index_growth`]) up to half of the machine's
+/// memory ([`Config::with_index_memory_limit`]); 64 MiB of log memory in pages of 1 MiB, 90%
+/// of the in-memory pages mutable, the [`LogDevice::Auto`] device, 1024 sessions at most, a
+/// checkpoint timeout of 30 s.
 #[derive(Clone)]
 pub struct Config {
     pub(crate) dir: PathBuf,
     pub(crate) table_bits: u32,
     pub(crate) overflow_buckets: Option<u64>,
+    pub(crate) index_memory_limit: Option<u64>,
+    pub(crate) index_growth: bool,
     pub(crate) log_memory: u64,
     pub(crate) page_size: u64,
     pub(crate) mutable_fraction: f64,
@@ -57,6 +61,8 @@ impl fmt::Debug for Config {
             .field("dir", &self.dir)
             .field("table_bits", &self.table_bits)
             .field("overflow_buckets", &self.overflow_buckets)
+            .field("index_memory_limit", &self.index_memory_limit)
+            .field("index_growth", &self.index_growth)
             .field("log_memory", &self.log_memory)
             .field("page_size", &self.page_size)
             .field("mutable_fraction", &self.mutable_fraction)
@@ -79,6 +85,8 @@ impl Config {
             dir: dir.as_ref().to_path_buf(),
             table_bits: 16,
             overflow_buckets: None,
+            index_memory_limit: None,
+            index_growth: true,
             log_memory: 64 << 20,
             page_size: 1 << 20,
             mutable_fraction: 0.9,
@@ -97,18 +105,55 @@ impl Config {
         &self.dir
     }
 
-    /// Sets the index size: `2^bits` buckets of 64 bytes, seven entries each.
+    /// Sets the index's initial size: `2^bits` buckets of 64 bytes, seven entries each
+    /// (default 16). The index doubles from there as it fills (unless growth is off), so
+    /// this only saves the first growths for a store known to be large.
     pub fn with_table_bits(mut self, bits: u32) -> Self {
         self.table_bits = bits;
         self
     }
 
-    /// Sets the capacity of the overflow-bucket allocator (default: as many as main buckets,
-    /// at least 1024). When it is exhausted, inserting a new key fails with
-    /// [`Error::Index`].
+    /// Bounds the overflow buckets of the index (default: no bound but the memory limit).
+    /// Past it, inserting a new key whose bucket is full fails with
+    /// [`Error::Index`] (`OverflowExhausted`).
     pub fn with_overflow_buckets(mut self, buckets: u64) -> Self {
         self.overflow_buckets = Some(buckets);
         self
+    }
+
+    /// Bounds the index's memory in bytes: its main table and overflow buckets (default:
+    /// half of the machine's memory). Past it the index does not grow, and inserting a new
+    /// key that needs a new overflow bucket fails with [`Error::Index`]
+    /// (`IndexError::MemoryLimit`); existing keys keep working. During a growth the old and
+    /// the new table live side by side: a growth starts only if both fit.
+    pub fn with_index_memory_limit(mut self, bytes: u64) -> Self {
+        self.index_memory_limit = Some(bytes);
+        self
+    }
+
+    /// Whether sessions double the index by themselves when it fills (default: on). The
+    /// trigger: overflow buckets in use reach 1/8 of the main buckets
+    /// ([`faster_index::GROW_OVERFLOW_FRACTION`]), about five keys a bucket; sessions check
+    /// it every [`crate::session::REFRESH_INTERVAL`] operations and start the growth in the
+    /// background. [`crate::FasterKv::grow_index`] doubles on request either way.
+    pub fn with_index_growth(mut self, on: bool) -> Self {
+        self.index_growth = on;
+        self
+    }
+
+    /// The bound on index memory: the configured one, or half of the machine's memory.
+    pub fn index_memory_limit(&self) -> u64 {
+        self.index_memory_limit.unwrap_or_else(|| {
+            #[cfg(target_os = "linux")]
+            {
+                let info = rustix::system::sysinfo();
+                (info.totalram as u64).saturating_mul(info.mem_unit.max(1) as u64) / 2
+            }
+            #[cfg(not(target_os = "linux"))]
+            {
+                u64::MAX
+            }
+        })
     }
 
     /// Sets the log's memory budget in bytes (at least two pages).
@@ -200,8 +245,8 @@ impl Config {
     pub(crate) fn index_config(&self) -> IndexConfig {
         let overflow = self
             .overflow_buckets
-            .unwrap_or_else(|| (1u64 << self.table_bits.min(30)).max(1024));
-        IndexConfig::new(self.table_bits, overflow)
+            .unwrap_or(faster_index::MAX_OVERFLOW_BUCKETS);
+        IndexConfig::new(self.table_bits, overflow).with_memory_limit(self.index_memory_limit())
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

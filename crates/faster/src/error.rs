@@ -96,6 +96,26 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// An index growth is already running; only one runs at a time.
+    #[error("an index growth is already in progress")]
+    GrowthInProgress,
+    /// Sessions did not let an index growth through `phase` in time (a session stayed busy
+    /// in one call). The growth was abandoned; the index keeps its table and the store goes
+    /// on.
+    #[error(
+        "index growth timed out in {phase} after {waited_ms} ms; sessions still busy: {sessions:?}"
+    )]
+    GrowthTimeout {
+        /// The phase that did not complete.
+        phase: faster_cpr::Phase,
+        /// The sessions that had not acknowledged it.
+        sessions: Vec<crate::session_id::SessionId>,
+        /// How long the growth waited.
+        waited_ms: u64,
+    },
+    /// An index growth failed (memory for its new table ran out); the index keeps its table.
+    #[error("index growth failed: {0}")]
+    GrowthFailed(#[source] Box<Error>),
     /// A checkpoint is already running; only one runs at a time.
     #[error("a checkpoint is already in progress ({phase} of version {version})")]
     CheckpointInProgress {
@@ -187,6 +207,28 @@ impl Error {
                 DeviceError::Symlink { path },
             ))) => Some(path),
             _ => None,
+        }
+    }
+
+    /// The store's form of a state-machine error of an index growth.
+    pub(crate) fn from_grow(e: faster_cpr::CprError<Error>) -> Error {
+        use faster_cpr::CprError;
+        match e {
+            CprError::Timeout {
+                phase,
+                sessions,
+                waited_ms,
+                ..
+            } => Error::GrowthTimeout {
+                phase,
+                sessions: sessions
+                    .into_iter()
+                    .map(crate::session_id::SessionId::from_raw)
+                    .collect(),
+                waited_ms,
+            },
+            CprError::Store { source, .. } => Error::GrowthFailed(Box::new(source)),
+            e => Error::from_cpr(e),
         }
     }
 

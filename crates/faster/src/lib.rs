@@ -152,6 +152,7 @@
 mod checkpoint;
 mod config;
 mod error;
+mod grow;
 mod lock;
 mod ops;
 mod recover;
@@ -164,6 +165,7 @@ mod store;
 pub use checkpoint::{CheckpointHandle, CheckpointInfo, CheckpointOptions, LogCapture};
 pub use config::{Config, LogDevice};
 pub use error::{Error, Result};
+pub use grow::{GrowHandle, GrowInfo};
 pub use faster_cpr::{Phase, SystemState};
 pub use faster_recovery::{CheckpointKind, RecoveryPolicy};
 pub use recover::Recovered;

@@ -52,6 +52,10 @@ pub(crate) struct Inner {
     /// The segment size of the log's own files in `<dir>/log` (recorded by checkpoints);
     /// `None` for a device of the caller's or in memory.
     pub(crate) log_segment_size: Option<u64>,
+    /// Whether an index growth runs (checkpoints wait for it).
+    pub(crate) growing: crate::grow::Growing,
+    /// Whether sessions start index growth by themselves ([`Config::with_index_growth`]).
+    pub(crate) auto_grow: bool,
     /// The directory's lock, released when the store is freed.
     _lock: DirLock,
 }
@@ -103,6 +107,7 @@ impl Inner {
             .iter()
             .map(|&(id, t)| (id, (t, false)))
             .collect();
+        parts.index.set_memory_limit(config.index_memory_limit());
         Inner {
             hlog: parts.hlog,
             index: parts.index,
@@ -118,6 +123,8 @@ impl Inner {
             recovered: Mutex::new(recovered),
             dir: config.dir.clone(),
             log_segment_size: parts.log_segment_size,
+            growing: Default::default(),
+            auto_grow: config.index_growth,
             _lock: parts.lock,
         }
     }

@@ -201,14 +201,53 @@ impl FasterKv {
     /// its end. Retry after the running checkpoint's handle reports it finished. A
     /// checkpoint that is waiting for sessions when the store is closed fails with
     /// [`Error::Closed`].
+    ///
+    /// **Index growth.** A checkpoint and an index growth never overlap (they share the
+    /// state machine). A request made while the index grows waits for the growth to end
+    /// (it is short: the split of the table), then starts.
     pub fn checkpoint_with(
         &self,
         options: crate::CheckpointOptions,
     ) -> Result<crate::CheckpointHandle> {
-        if self.inner.is_closed() {
-            return Err(Error::Closed);
+        loop {
+            if self.inner.is_closed() {
+                return Err(Error::Closed);
+            }
+            match crate::checkpoint::start(self.inner.clone(), options) {
+                Err(Error::CheckpointInProgress { phase, .. }) if phase.is_growth() => {
+                    self.inner.growing.wait_idle();
+                }
+                r => return r,
+            }
         }
-        crate::checkpoint::start(self.inner.clone(), options)
+    }
+
+    /// Doubles the index now, on a thread of its own, while sessions keep working (they
+    /// pause between operations while the table splits, and help split it). Returns a handle
+    /// to wait on. Fails at once with [`Error::GrowthInProgress`] if a growth runs,
+    /// [`Error::CheckpointInProgress`] during a checkpoint, and [`Error::Index`]
+    /// (`IndexError::MemoryLimit`) if the doubled table would pass the index's memory limit
+    /// ([`crate::Config::with_index_memory_limit`]). The index also grows by itself as it
+    /// fills ([`crate::Config::with_index_growth`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = faster::FasterKv::open(faster::Config::new(dir.path()).with_table_bits(4))?;
+    /// let info = store.grow_index()?.wait()?;
+    /// assert_eq!((info.from_bits, info.to_bits), (4, 5));
+    /// assert_eq!(store.index().table_bits(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn grow_index(&self) -> Result<crate::GrowHandle> {
+        crate::grow::start(self.inner.clone())
+    }
+
+    /// How many index growths have completed since the store was opened.
+    pub fn index_growths(&self) -> u64 {
+        self.inner
+            .growing
+            .count
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The hybrid log, for inspection (addresses of its regions, geometry).

@@ -141,6 +141,9 @@ impl Session {
             live.guard.refresh();
         }
         self.inner.hlog.device().poll()?;
+        if self.inner.index.wants_growth() {
+            crate::grow::maybe_start(&self.inner);
+        }
         Ok(())
     }
 
@@ -280,7 +283,46 @@ impl Session {
         let rules = live.cpr.rules();
         self.cx = Cx::of(rules);
         self.cpr_version = rules.version;
-        result.map(|_| ())
+        result?;
+        if may_drain && rules.phase.is_growth() {
+            self.follow_growth(last)?;
+        }
+        Ok(())
+    }
+
+    /// The index is growing and the session is about to use it: wait until it may. In
+    /// GROW_PREPARE (acknowledged already) the session waits for the split to begin; in
+    /// GROW_IN_PROGRESS it helps split, then waits for the driver's switch to the new
+    /// table. The session never uses the index meanwhile; the growth never waits for this
+    /// session (it acknowledged), so the wait ends.
+    #[cold]
+    #[inline(never)]
+    fn follow_growth(&mut self, last: u64) -> Result<()> {
+        let spin = faster_sync::Spin::new();
+        loop {
+            if self.inner.is_closed() {
+                return Err(Error::Closed);
+            }
+            let Some(live) = &mut self.live else {
+                return Err(Error::Closed);
+            };
+            let phase = live.cpr.rules().phase;
+            if phase == faster_cpr::Phase::GrowInProgress {
+                crate::grow::help(&self.inner.hlog, &self.inner.index, &live.guard);
+                if !self.inner.index.is_growing() {
+                    return Ok(());
+                }
+            } else if !phase.is_growth() {
+                return Ok(());
+            }
+            spin.wait();
+            let mut p = parts!(self, live);
+            let mut work = Work {
+                p: &mut p,
+                may_drain: true,
+            };
+            live.cpr.sync(last, &mut work)?;
+        }
     }
 
     /// The parts of the session (`None` on a closed store).

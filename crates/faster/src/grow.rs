@@ -1,0 +1,315 @@
+//! Index growth: the store's side of [`faster_cpr::GrowHooks`], the handle a caller waits on,
+//! the automatic trigger, and what sessions do while the index doubles.
+//!
+//! The protocol (see `faster_index`'s `grow` module for the split and `faster_cpr`'s for the
+//! phases):
+//!
+//! 1. [`start`] builds the doubled table beside the current one
+//!    ([`HashIndex::begin_grow`]), then claims the state machine for [`Action::Grow`]
+//!    (GROW_PREPARE): a checkpoint running refuses it, and a checkpoint requested now waits
+//!    for the growth ([`Growing::wait_idle`]).
+//! 2. Sessions acknowledge GROW_PREPARE between operations and wait; the driver acts for
+//!    idle ones. None of them uses the index from then on.
+//! 3. In GROW_IN_PROGRESS every session that calls in helps split chunks
+//!    ([`help`]) and waits for the driver, which splits too, scans the on-disk log for the
+//!    records whose side only the disk knows, and switches to the new table.
+//! 4. Back at rest; the old table's memory goes back to the system in an epoch action, once
+//!    no thread protected before the switch can still hold it.
+//!
+//! [`HashIndex::begin_grow`]: faster_index::HashIndex::begin_grow
+
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use faster_cpr::{Action, GrowHooks};
+use faster_epoch::{Guard, Participant};
+use faster_hlog::{Address, Hlog};
+use faster_index::{Growth, IndexError, KeyHash, Link};
+
+use crate::error::{Error, Result};
+use crate::shared::{Inner, lock};
+
+/// A finished index growth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrowInfo {
+    /// `k` before: the table had `2^k` buckets.
+    pub from_bits: u32,
+    /// `k` after.
+    pub to_bits: u32,
+    /// From the request to the switch to the new table.
+    pub duration: Duration,
+    /// How long sessions could not use the index (GROW_PREPARE's end to the switch).
+    pub split: Duration,
+    /// Records of the on-disk log read to place their index entries.
+    pub scanned_records: u64,
+}
+
+/// A running index growth ([`crate::FasterKv::grow_index`]), on its own thread.
+#[derive(Debug)]
+pub struct GrowHandle {
+    thread: JoinHandle<Result<GrowInfo>>,
+}
+
+impl GrowHandle {
+    /// Waits for the growth to end: what it did, or why it failed (the index then keeps its
+    /// table, and the store goes on).
+    pub fn wait(self) -> Result<GrowInfo> {
+        match self.thread.join() {
+            Ok(r) => r,
+            Err(_) => Err(Error::CheckpointPanicked),
+        }
+    }
+
+    /// Whether the growth has ended ([`GrowHandle::wait`] will not block).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+/// Whether a growth runs, for the automatic trigger and for checkpoints that wait for it.
+#[derive(Debug, Default)]
+pub(crate) struct Growing {
+    running: Mutex<bool>,
+    ended: Condvar,
+    /// Growths completed (for stats and tests).
+    pub(crate) count: std::sync::atomic::AtomicU64,
+}
+
+impl Growing {
+    /// Marks a growth running; `false` if one is already.
+    fn claim(&self) -> bool {
+        !std::mem::replace(&mut *lock(&self.running), true)
+    }
+
+    fn end(&self) {
+        *lock(&self.running) = false;
+        self.ended.notify_all();
+    }
+
+    /// Waits until no growth runs.
+    pub(crate) fn wait_idle(&self) {
+        let mut running = lock(&self.running);
+        while *running {
+            running = match self.ended.wait(running) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+        }
+    }
+}
+
+/// Starts doubling the index on a thread of its own.
+pub(crate) fn start(inner: Arc<Inner>) -> Result<GrowHandle> {
+    if inner.is_closed() {
+        return Err(Error::Closed);
+    }
+    if !inner.growing.claim() {
+        return Err(Error::GrowthInProgress);
+    }
+    let claimed = (|| {
+        let from_bits = inner.index.table_bits();
+        inner.index.begin_grow().map_err(|e| match e {
+            IndexError::InvalidConfig(_) if inner.index.is_growing() => Error::GrowthInProgress,
+            e => Error::Index(e),
+        })?;
+        match inner.cpr.begin::<Error>(Action::Grow) {
+            Ok(started) => Ok((started, from_bits)),
+            Err(e) => {
+                inner.index.cancel_grow();
+                Err(Error::from_cpr(e))
+            }
+        }
+    })();
+    let (started, from_bits) = match claimed {
+        Ok(c) => c,
+        Err(e) => {
+            inner.growing.end();
+            return Err(e);
+        }
+    };
+    let at = Instant::now();
+    let thread = std::thread::Builder::new()
+        .name("faster-grow".into())
+        .spawn(move || {
+            let r = run(&inner, started, from_bits, at);
+            inner.growing.end();
+            r
+        })
+        .map_err(|source| Error::Io {
+            what: "starting the index growth thread",
+            path: Default::default(),
+            source,
+        })?;
+    Ok(GrowHandle { thread })
+}
+
+/// Starts a growth if the index wants one and nothing else runs (called by sessions now
+/// and then); whatever refuses it, a later call tries again.
+#[cold]
+pub(crate) fn maybe_start(inner: &Arc<Inner>) {
+    if inner.auto_grow
+        && inner.cpr.state().phase == faster_cpr::Phase::Rest
+        && inner.index.wants_growth()
+    {
+        match start(inner.clone()) {
+            Ok(handle) => drop(handle),
+            Err(e) => log::debug!("automatic index growth not started: {e}"),
+        }
+    }
+}
+
+fn run(
+    inner: &Arc<Inner>,
+    started: faster_cpr::Started,
+    from_bits: u32,
+    at: Instant,
+) -> Result<GrowInfo> {
+    let mut hooks = Driver {
+        inner,
+        guard: inner.epoch.register_observer()?.into_guard(),
+        split_from: None,
+        scanned: 0,
+    };
+    inner
+        .cpr
+        .finish_grow(started, inner.checkpoint_timeout, &mut hooks)
+        .map_err(Error::from_grow)?;
+    inner
+        .growing
+        .count
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // The old table's memory goes back once every thread protected now has moved on.
+    let weak = Arc::downgrade(inner);
+    hooks.guard.bump_epoch(move || {
+        if let Some(inner) = weak.upgrade() {
+            inner.index.release_retired();
+        }
+    });
+    hooks.guard.refresh();
+    Ok(GrowInfo {
+        from_bits,
+        to_bits: inner.index.table_bits(),
+        duration: at.elapsed(),
+        split: hooks.split_from.map_or(Duration::ZERO, |t| t.elapsed()),
+        scanned_records: hooks.scanned,
+    })
+}
+
+/// The driver's hooks.
+struct Driver<'a> {
+    inner: &'a Arc<Inner>,
+    guard: Guard<Participant>,
+    split_from: Option<Instant>,
+    scanned: u64,
+}
+
+impl GrowHooks for Driver<'_> {
+    type Error = Error;
+
+    fn split(&mut self) -> Result<bool> {
+        let inner = self.inner;
+        self.split_from.get_or_insert_with(Instant::now);
+        match help(&inner.hlog, &inner.index, &self.guard) {
+            Growth::Idle => return Ok(true),
+            Growth::Splitting => return Ok(false),
+            Growth::Finishing => {}
+        }
+        // Every chunk is split: place the entries whose records are on disk, from one
+        // sequential read of the on-disk log, then switch.
+        let (begin, head) = (inner.hlog.begin_address(), inner.hlog.head_address());
+        if head > begin {
+            self.scanned += scan_disk(inner, begin, head, &self.guard);
+        }
+        let bits = inner.index.finish_grow()?;
+        log::info!("index grown to 2^{bits} buckets");
+        Ok(true)
+    }
+
+    fn abort(&mut self) {
+        self.inner.index.cancel_grow();
+    }
+
+    fn help(&mut self) -> bool {
+        let device = self.inner.hlog.device();
+        let _ = device.poll();
+        device.in_flight() > 0
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+/// Reads `[begin, head)` of the log in order and hands every record to the split's scan
+/// pass. A damaged page ends the scan early: the entries it did not reach go to both sides
+/// of the split, which is always correct. Returns the records read.
+fn scan_disk(inner: &Inner, begin: Address, head: Address, guard: &Guard<Participant>) -> u64 {
+    let scan = match inner.hlog.scan(begin, head) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("index growth: the on-disk log cannot be scanned: {e}");
+            return 0;
+        }
+    };
+    let link = |a| link(&inner.hlog, guard, a);
+    let mut n = 0;
+    for rec in scan {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("index growth: the scan of the on-disk log stopped: {e}");
+                break;
+            }
+        };
+        n += 1;
+        let hash = KeyHash::of(&rec.key);
+        let prev = rec.header.prev_address().raw();
+        if let Err(e) = inner
+            .index
+            .place_scanned(rec.address.raw(), hash, prev, &link)
+        {
+            log::warn!("index growth: {e}");
+            break;
+        }
+    }
+    n
+}
+
+thread_local! {
+    /// The key of the record the split reads, copied out of the log.
+    static KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the log says about the record at `a`, for the split: its key's hash and previous
+/// address if it is in memory, [`Link::Unknown`] if it is on disk (or unreadable),
+/// [`Link::Gone`] below the begin address.
+fn link<P: std::borrow::BorrowMut<Participant>>(hlog: &Hlog, guard: &Guard<P>, a: u64) -> Link {
+    let Some(addr) = Address::new(a) else {
+        return Link::Gone;
+    };
+    if addr < hlog.begin_address() || addr.is_invalid() {
+        return Link::Gone;
+    }
+    match hlog.get(guard, addr) {
+        Ok(Some(rec)) => KEY.with_borrow_mut(|key| {
+            key.clear();
+            rec.read_key_into(key);
+            Link::Record {
+                hash: KeyHash::of(key),
+                previous: rec.prev_address().raw(),
+            }
+        }),
+        Ok(None) | Err(_) => Link::Unknown,
+    }
+}
+
+/// Splits chunks of the running growth, reading records under `guard`.
+pub(crate) fn help<P: std::borrow::BorrowMut<Participant>>(
+    hlog: &Hlog,
+    index: &faster_index::HashIndex,
+    guard: &Guard<P>,
+) -> Growth {
+    index.help_grow(&|a| link(hlog, guard, a))
+}
