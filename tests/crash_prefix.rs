@@ -28,6 +28,9 @@ use faster_cli::crash::{self, ABSENCE_WINDOW, RoundOptions, child::ChildOptions}
 
 /// The environment variable that makes `child_main` run, naming the store directory.
 const CHILD_ENV: &str = "FASTER_CRASH_CHILD";
+/// Set (by `crash_prefix_survives_sigkill_during_index_growth`): the child grows its index
+/// over and over while it runs.
+const GROW_ENV: &str = "FASTER_CRASH_GROW";
 /// Sessions in the child.
 const SESSIONS: usize = 4;
 /// Operations per session after `continue_session`, before and after the second checkpoint.
@@ -58,6 +61,7 @@ fn child_main() {
     let options = ChildOptions {
         sessions: SESSIONS,
         ops_per_ms: ops_per_ms(),
+        grow_index: std::env::var_os(GROW_ENV).is_some(),
         ..ChildOptions::default()
     };
     crash::child::run(Path::new(&dir), &options)
@@ -69,7 +73,7 @@ fn child_main() {
 /// Runs the child in `dir`, waits for two durable checkpoints, waits `delay_ms`, kills
 /// it with SIGKILL, recovers and verifies every session's exact prefix; returns the store and
 /// the round's report.
-fn crash_and_recover(dir: &Path, delay_ms: u64) -> (FasterKv, crash::RoundReport) {
+fn crash_and_recover(dir: &Path, delay_ms: u64, grow: bool) -> (FasterKv, crash::RoundReport) {
     let mut child = Command::new(std::env::current_exe().expect("current_exe"));
     child
         .args([
@@ -80,6 +84,9 @@ fn crash_and_recover(dir: &Path, delay_ms: u64) -> (FasterKv, crash::RoundReport
             "--test-threads=1",
         ])
         .env(CHILD_ENV, dir);
+    if grow {
+        child.env(GROW_ENV, "1");
+    }
     let options = RoundOptions::new(SESSIONS, Duration::from_millis(delay_ms));
     let run = crash::crash_child(child, &options, &|_| {})
         .unwrap_or_else(|e| panic!("child failed: {e}"));
@@ -120,10 +127,16 @@ struct RoundOk {
     cuts: Vec<u64>,
 }
 
-fn one_round(round: u64, delay_ms: u64) -> RoundOk {
+fn one_round(round: u64, delay_ms: u64, grow: bool) -> RoundOk {
     let began = Instant::now();
     let dir = RoundDir(Some(tempdir()));
-    let (store, rec) = crash_and_recover(dir.path(), delay_ms);
+    let (store, rec) = crash_and_recover(dir.path(), delay_ms, grow);
+    if grow {
+        println!(
+            "round {round}: the child grew its index to {:?} before the kill; recovered 2^{}",
+            rec.growths, rec.table_bits
+        );
+    }
     let killed_at = began.elapsed();
     println!(
         "round {round}: child killed {delay_ms} ms after checkpoint {:?}; recovered {} v{} \
@@ -223,6 +236,23 @@ fn crash_prefix_survives_sigkill() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(20);
+    crash_rounds(rounds, false);
+}
+
+/// The same rounds while the child doubles its index again and again (from 2^8): the kill
+/// lands before, during or between growths; recovery restores the last checkpoint's index
+/// (grown or not) with the exact prefix, and the continued store checkpoints and recovers
+/// again. `FASTER_CRASH_GROW_ROUNDS` rounds (default 6).
+#[test]
+fn crash_prefix_survives_sigkill_during_index_growth() {
+    let rounds: u64 = std::env::var("FASTER_CRASH_GROW_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(6);
+    crash_rounds(rounds, true);
+}
+
+fn crash_rounds(rounds: u64, grow: bool) {
     let seed: u64 = std::env::var("FASTER_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -238,7 +268,7 @@ fn crash_prefix_survives_sigkill() {
     for round in 0..rounds {
         let delay_ms = rng.below(301);
         let t = Instant::now();
-        match std::panic::catch_unwind(|| one_round(round, delay_ms)) {
+        match std::panic::catch_unwind(|| one_round(round, delay_ms, grow)) {
             Ok(r) => {
                 ok += 1;
                 checkpoints += r.checkpoints;

@@ -37,12 +37,13 @@ fn read_back(store: &FasterKv, n: u64, round: impl Fn(u64) -> u64 + Copy) {
     for i in 0..n {
         let want = value(i, round(i));
         let f = failures.clone();
-        let _ = s.read_async(&key(0, i), move |r| {
-            if r.as_ref().ok().and_then(|v| v.as_deref()) != Some(&want[..]) {
-                f.lock().unwrap().push((i, format!("{r:?}")));
-            }
-        })
-        .unwrap();
+        let _ = s
+            .read_async(&key(0, i), move |r| {
+                if r.as_ref().ok().and_then(|v| v.as_deref()) != Some(&want[..]) {
+                    f.lock().unwrap().push((i, format!("{r:?}")));
+                }
+            })
+            .unwrap();
         checked += 1;
         if checked % 256 == 0 {
             s.complete_pending(false).unwrap();
@@ -50,7 +51,12 @@ fn read_back(store: &FasterKv, n: u64, round: impl Fn(u64) -> u64 + Copy) {
     }
     s.complete_pending(true).unwrap();
     let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} wrong: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} wrong: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
 }
 
 #[test]
@@ -82,7 +88,10 @@ fn a_default_store_holds_keys_far_past_its_first_table() {
         store.index_growths()
     );
     // About five keys a bucket at most on average once grown.
-    assert!((1u64 << store.index().table_bits()) * 5 >= n, "table too small");
+    assert!(
+        (1u64 << store.index().table_bits()) * 5 >= n,
+        "table too small"
+    );
     read_back(&store, n, |_| 0);
 }
 
@@ -136,7 +145,11 @@ fn readers_and_writers_verify_their_keys_through_growths() {
     }
     stop.store(true, Ordering::Relaxed);
     let rounds: Vec<Vec<u64>> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    assert!(store.index_growths() >= 4, "{} growths", store.index_growths());
+    assert!(
+        store.index_growths() >= 4,
+        "{} growths",
+        store.index_growths()
+    );
     let mut s = store.start_session();
     for (w, rounds) in rounds.iter().enumerate() {
         for (i, &r) in rounds.iter().enumerate() {
@@ -150,7 +163,11 @@ fn readers_and_writers_verify_their_keys_through_growths() {
     // No key twice: the index holds about one entry per key (tag collisions share one).
     let stats = store.index().stats();
     let keys: u64 = rounds.iter().map(|r| r.len() as u64).sum();
-    assert!(stats.entries <= keys + keys / 20, "{} entries for {keys} keys", stats.entries);
+    assert!(
+        stats.entries <= keys + keys / 20,
+        "{} entries for {keys} keys",
+        stats.entries
+    );
 }
 
 #[test]
@@ -278,5 +295,8 @@ fn growth_waits_for_busy_sessions_and_idle_ones_do_not_hold_it() {
     let c = store.checkpoint().unwrap().wait().unwrap();
     let grown = g.wait().unwrap();
     assert_eq!(grown.to_bits, 7);
-    assert!(c.index_bytes >= 128 * 64, "the checkpoint wrote the grown table");
+    assert!(
+        c.index_bytes >= 128 * 64,
+        "the checkpoint wrote the grown table"
+    );
 }

@@ -16,6 +16,10 @@
 //! * `cold` — uniform random reads of a store ten times larger than its log memory, one at a
 //!   time and 32 pending, against random 4 KiB `pread`s of its log files. Takes `--quick`,
 //!   `--seconds S`.
+//! * `grow` — index growth: 10 M keys loaded into a default store (the index starts at
+//!   2^16 and doubles online) against one pre-sized for them, in one run: the load-time
+//!   ratio, the throughput during each growth against just before it, peak index memory;
+//!   then YCSB-A on both. Takes `--quick`, `--keys N`, `--seconds S`, `--repeat R`.
 //! * `ycsb` — the store on YCSB A / B / C / RMW, zipf 0.99 and uniform, 1 and
 //!   2 threads, 8-byte keys and values, against `dashmap` in the same run
 //!   (and `oxifaster` with `--features oxifaster`, built only on request).
@@ -54,6 +58,18 @@ const BENCHES: &[(&str, &[&str], &str)] = &[
         "cold",
         &["bench", "--package", "faster", "--bench", "cold"],
         "uniform reads of a store 10x its log memory, blocking and 32 pending, vs 4 KiB preads",
+    ),
+    (
+        "grow",
+        &[
+            "run",
+            "--release",
+            "--package",
+            "faster-bench",
+            "--bin",
+            "grow",
+        ],
+        "index growth: loading 10 M keys growing vs pre-sized, throughput during each growth, YCSB-A",
     ),
     (
         "ycsb",

@@ -2,8 +2,11 @@
 //! (`tests/crash_prefix.rs`) in release mode, with a progress line per round
 //! and a final summary.
 //!
-//! Runs `cargo test --release -p faster-tests --test crash_prefix -- --nocapture`
-//! with `FASTER_CRASH_ROUNDS=N` (and `FASTER_CRASH_SEED=S` to replay a run),
+//! Runs `cargo test --release -p faster-tests --test crash_prefix --
+//! crash_prefix_survives_sigkill --exact --nocapture` with `FASTER_CRASH_ROUNDS=N` (and
+//! `FASTER_CRASH_SEED=S` to replay a run; `--grow` runs
+//! `crash_prefix_survives_sigkill_during_index_growth` with `FASTER_CRASH_GROW_ROUNDS=N`
+//! instead: the child doubles its index over and over while it is killed),
 //! reads the test's `CRASH-ROUND` / `CRASH-SUMMARY` lines, and fails if any
 //! round reported a violation, if fewer rounds than asked for reported, or if
 //! the test itself failed.
@@ -17,12 +20,13 @@ use crate::cmd;
 /// Rounds when `--rounds` is not given.
 pub const DEFAULT_ROUNDS: u64 = 20;
 
-const USAGE: &str = "usage: cargo xtask crash [--rounds N] [--seed S]";
+const USAGE: &str = "usage: cargo xtask crash [--rounds N] [--seed S] [--grow]";
 
 /// Parses the arguments, runs the test and prints the summary.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut rounds = DEFAULT_ROUNDS;
     let mut seed: Option<u64> = None;
+    let mut grow = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| -> Result<u64, String> {
@@ -31,6 +35,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 .ok_or_else(|| format!("{name} needs a non-negative integer\n{USAGE}"))
         };
         match arg.as_str() {
+            "--grow" => grow = true,
             "--rounds" => rounds = value("--rounds")?,
             "--seed" => seed = Some(value("--seed")?),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -40,6 +45,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         return Err(format!("--rounds must be at least 1\n{USAGE}"));
     }
 
+    // One test of the suite: the plain rounds, or the rounds during index growth.
+    let (test, rounds_env) = if grow {
+        (
+            "crash_prefix_survives_sigkill_during_index_growth",
+            "FASTER_CRASH_GROW_ROUNDS",
+        )
+    } else {
+        ("crash_prefix_survives_sigkill", "FASTER_CRASH_ROUNDS")
+    };
     let mut c = cmd::cargo(&[
         "test",
         "--release",
@@ -48,9 +62,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "--test",
         "crash_prefix",
         "--",
+        test,
+        "--exact",
         "--nocapture",
     ]);
-    c.env("FASTER_CRASH_ROUNDS", rounds.to_string());
+    c.env(rounds_env, rounds.to_string());
     if let Some(s) = seed {
         c.env("FASTER_CRASH_SEED", s.to_string());
     }

@@ -6,8 +6,9 @@
 //! * `cargo xtask loom [--preemptions N]` — only the loom models.
 //! * `cargo xtask bench <name> [-- args]` — end-to-end benchmarks (see
 //!   [`mod@bench`]).
-//! * `cargo xtask crash [--rounds N]` — the kill -9 prefix test (see
+//! * `cargo xtask crash [--rounds N] [--grow]` — the kill -9 prefix test (see
 //!   [`mod@crash`]).
+//! * `cargo xtask grow [--keys N]` — the index-growth soak (see [`mod@grow`]).
 //!
 //! It depends on nothing but `std`, so it builds in seconds on a fresh
 //! machine.
@@ -18,6 +19,7 @@ mod bench;
 mod ci;
 mod cmd;
 mod crash;
+mod grow;
 mod loom;
 
 use std::process::ExitCode;
@@ -29,7 +31,9 @@ commands:
   ci                      fmt, clippy, tests, loom models, docs (stops at the first failure)
   loom [--preemptions N]  run only the loom models (default N = 2)
   bench <name> [args..]   run a benchmark; names: device, index, hlog, ycsb
-  crash [--rounds N] [--seed S]  kill -9 prefix test in release, N rounds (default 20)
+  crash [--rounds N] [--seed S] [--grow]  kill -9 prefix test in release, N rounds (default 20;
+                          --grow: while the index doubles over and over)
+  grow [--keys N]         index-growth soak: N keys (default 20 M) into a default store, read back
   help                    this text
 ";
 
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Some("loom") => loom::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("crash") => crash::run(&args[1..]),
+        Some("grow") => grow::run(&args[1..]),
         Some("help" | "-h" | "--help") => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

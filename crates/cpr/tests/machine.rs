@@ -434,3 +434,98 @@ fn a_session_that_leaves_before_its_cut_is_cut_at_its_last_serial() {
         }]
     );
 }
+
+/// The growth hooks of the tests: count the splits and aborts.
+#[derive(Default)]
+struct GrowCounts {
+    splits: usize,
+    aborts: usize,
+}
+
+impl faster_cpr::GrowHooks for GrowCounts {
+    type Error = StoreFail;
+    fn split(&mut self) -> Result<bool, StoreFail> {
+        self.splits += 1;
+        Ok(self.splits >= 2)
+    }
+    fn abort(&mut self) {
+        self.aborts += 1;
+    }
+}
+
+/// Growth and checkpoints share the state word: each refuses to start while the other runs;
+/// a growth visits GROW_PREPARE and GROW_IN_PROGRESS and ends at rest in the next version;
+/// an idle member does not hold it, and a member never caches a growth phase (every call of
+/// it takes the slow path, where the store parks it away from the index).
+#[test]
+fn growth_and_checkpoints_exclude_each_other() {
+    let (cpr, epoch, seen) = machine();
+    let mut sim = Sim::new(&cpr, &epoch, 1);
+    sim.op();
+    let grow = cpr.begin::<StoreFail>(Action::Grow).unwrap();
+    assert!(matches!(
+        cpr.begin::<StoreFail>(Action::Full),
+        Err(CprError::CheckpointInProgress {
+            phase: Phase::GrowPrepare,
+            ..
+        })
+    ));
+    // The member acknowledges GROW_PREPARE (the last one to, it moves the state on to
+    // GROW_IN_PROGRESS) but keeps taking the slow path.
+    assert!(!sim.m.enter(sim.serial));
+    let mut work = Work(sim.pending.clone(), &mut sim._guard, true);
+    assert_eq!(
+        sim.m.sync(sim.serial, &mut work).unwrap().phase,
+        Phase::GrowInProgress
+    );
+    assert!(!sim.m.enter(sim.serial), "a growth phase is never cached");
+    assert!(!sim.m.exit(sim.serial, 0));
+    let mut hooks = GrowCounts::default();
+    let v = cpr
+        .finish_grow(grow, Duration::from_secs(10), &mut hooks)
+        .unwrap();
+    assert_eq!(v, 1);
+    assert_eq!((hooks.splits, hooks.aborts), (2, 0));
+    assert_eq!(cpr.state(), SystemState::rest(2));
+    let phases: Vec<Phase> = seen.lock().unwrap().iter().map(|s| s.phase).collect();
+    assert_eq!(
+        phases,
+        [Phase::GrowPrepare, Phase::GrowInProgress, Phase::Rest]
+    );
+    sim.op();
+    assert!(sim.m.enter(sim.serial), "cached again at rest");
+    sim.m.exit(sim.serial, 0);
+
+    let ckpt = cpr.begin::<StoreFail>(Action::IndexOnly).unwrap();
+    assert!(matches!(
+        cpr.begin::<StoreFail>(Action::Grow),
+        Err(CprError::CheckpointInProgress {
+            phase: Phase::PrepIndexChkpt,
+            ..
+        })
+    ));
+    cpr.finish(ckpt, Duration::from_secs(10), &mut Hooks::default())
+        .unwrap();
+}
+
+/// A member busy in one call holds GROW_PREPARE; past the timeout the growth is abandoned
+/// (back to rest, the store's preparation dropped through `abort`), and the member goes on.
+#[test]
+fn a_busy_member_times_growth_out_in_grow_prepare() {
+    let (cpr, epoch, _) = machine();
+    let mut sim = Sim::new(&cpr, &epoch, 1);
+    sim.op();
+    // A call that never ends.
+    assert!(sim.m.enter(sim.serial));
+    let grow = cpr.begin::<StoreFail>(Action::Grow).unwrap();
+    let mut hooks = GrowCounts::default();
+    let r = cpr.finish_grow(grow, Duration::from_millis(50), &mut hooks);
+    assert!(
+        matches!(r, Err(CprError::Timeout { phase: Phase::GrowPrepare, ref sessions, .. }) if sessions == &[1]),
+        "{r:?}"
+    );
+    assert_eq!((hooks.splits, hooks.aborts), (0, 1));
+    assert_eq!(cpr.state(), SystemState::rest(2));
+    sim.m.exit(sim.serial, 0);
+    sim.op();
+}

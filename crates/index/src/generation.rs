@@ -109,10 +109,7 @@ impl Generation {
     }
 
     /// See [`crate::HashIndex::find_or_create_entry`].
-    pub(crate) fn find_or_create_entry(
-        &self,
-        hash: KeyHash,
-    ) -> Result<(EntrySlot<'_>, HashEntry)> {
+    pub(crate) fn find_or_create_entry(&self, hash: KeyHash) -> Result<(EntrySlot<'_>, HashEntry)> {
         let tag = hash.tag();
         let home = self.home(hash);
         let spin = Spin::new();

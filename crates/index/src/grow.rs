@@ -122,8 +122,7 @@ impl HashIndex {
             for word in &bucket.entries {
                 let raw = word.load(Ordering::Relaxed);
                 let e = HashEntry::from_raw(raw);
-                if e.is_empty() || e.is_tentative() || e.tag() != tag || e.address() != address
-                {
+                if e.is_empty() || e.is_tentative() || e.tag() != tag || e.address() != address {
                     continue;
                 }
                 if raw & RESERVED_BIT == 0 {
@@ -151,7 +150,9 @@ impl HashIndex {
         };
         let (old, new) = (split.old(), split.new());
         if split.pending.load(Ordering::Acquire) != 0 {
-            return Err(IndexError::InvalidConfig("chunks are still being split".into()));
+            return Err(IndexError::InvalidConfig(
+                "chunks are still being split".into(),
+            ));
         }
         let n = old.buckets.len() as u64;
         if !split.failed() {
@@ -232,7 +233,11 @@ fn place(
 ) -> Result<()> {
     let n = old.buckets.len() as u64;
     let side = hash.raw() & n != 0;
-    let (mine, other) = if side { (home + n, home) } else { (home, home + n) };
+    let (mine, other) = if side {
+        (home + n, home)
+    } else {
+        (home, home + n)
+    };
     new.append(mine, HashEntry::new(e.address(), e.tag()))?;
     if let Some(b) = other_side_start(previous, side, n, link) {
         new.append(other, HashEntry::new(b, e.tag()))?;

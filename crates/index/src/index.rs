@@ -380,7 +380,9 @@ impl HashIndex {
         let mut gens = lock(&self.generations);
         let mut split = lock(&self.split);
         if split.is_some() {
-            return Err(IndexError::InvalidConfig("a growth is running already".into()));
+            return Err(IndexError::InvalidConfig(
+                "a growth is running already".into(),
+            ));
         }
         let mut new = Box::new(new);
         let p: *mut Generation = &mut *new;

@@ -15,9 +15,17 @@
 //! * [`HashIndex`], with [`find_entry`](HashIndex::find_entry),
 //!   [`find_or_create_entry`](HashIndex::find_or_create_entry) (FASTER's tentative insert),
 //!   [`for_each_entry`](HashIndex::for_each_entry) and [`stats`](HashIndex::stats); sized by
-//!   an [`IndexConfig`].
-//! * The overflow-bucket allocator ([`overflow`]): fixed capacity, chunks allocated on
-//!   demand, buckets that never move, a lock-free free list for buckets that lost a race.
+//!   an [`IndexConfig`] (initial size, overflow cap, memory limit).
+//! * Generations and online doubling (the `generation` and `grow` modules): the index uses
+//!   one generation at a time through one pointer; [`HashIndex::begin_grow`],
+//!   [`HashIndex::help_grow`] (chunks claimed by any number of threads),
+//!   [`HashIndex::place_scanned`] (records the caller reads from disk) and
+//!   [`HashIndex::finish_grow`] double it (FASTER's `GrowIndex` split), with the log read
+//!   through the caller's [`Link`]; [`HashIndex::wants_growth`] is the trigger and
+//!   [`HashIndex::release_retired`] gives retired tables' memory back.
+//! * The overflow-bucket allocator ([`overflow`]): chunks that double in size, mapped on
+//!   demand (the capacity is a limit, not a reservation), buckets that never move, a
+//!   lock-free free list for buckets that lost a race.
 //! * [`HashIndex::checkpoint`] and [`HashIndex::recover`] with their metadata
 //!   [`IndexCheckpointInfo`] (format and fuzzy semantics in [`checkpoint`]).
 //! * [`IndexError`] and its [`Result`] alias.
@@ -44,28 +52,40 @@
 //!   other, so at most one finalizes and no chain ever holds two non-tentative entries with
 //!   the same tag (updates through an [`EntrySlot`] keep the tag, so callers cannot break
 //!   this either). Readers ([`HashIndex::find_entry`]) skip tentative entries.
-//! * **Slots are stable.** Main buckets live in one allocation for the life of the index;
-//!   overflow buckets live in chunks that are never freed or moved before the index drops.
-//!   An overflow word goes from `0` to a bucket once and never changes again, so chains only
-//!   grow at the tail and an [`EntrySlot`] stays valid for as long as its borrow.
+//! * **Slots are stable within a generation.** A generation's main buckets live in one
+//!   mapping and its overflow buckets in chunks, none moved or unmapped before the index
+//!   drops. An overflow word goes from `0` to a bucket once and never changes again, so
+//!   chains only grow at the tail. An [`EntrySlot`] is memory-safe for as long as its borrow
+//!   (a retired generation's memory is returned with `MADV_DONTNEED`, which keeps the
+//!   mapping: it then reads as empty buckets); it is *meaningful* until the next growth,
+//!   so callers drop slots before their state machine lets a growth split the table.
+//! * **Growth splits a frozen table.** While [`HashIndex::help_grow`] and
+//!   [`HashIndex::finish_grow`] run, no other thread uses the index (the caller parks its
+//!   threads at a phase boundary and lets them help). Each chunk is split by one thread;
+//!   every key reachable before the growth is reachable after it, at its newest record; no
+//!   new chain holds two entries with one tag.
 //! * **Free is zero.** The free slot is the word `0`; no other word has address `0` (a new
 //!   entry holds [`TEMP_INVALID_ADDRESS`] until its owner stores a record address).
-//! * **No panics on bad input.** A full allocator is [`IndexError::OverflowExhausted`]; bad
-//!   checkpoint bytes or metadata are [`IndexError::Corrupt`] or [`IndexError::Truncated`].
+//! * **No panics on bad input.** A full allocator is [`IndexError::OverflowExhausted`] (the
+//!   cap) or [`IndexError::MemoryLimit`]; bad checkpoint bytes or metadata are
+//!   [`IndexError::Corrupt`] or [`IndexError::Truncated`].
 //!
-//! Nothing here needs epoch protection yet: no bucket is ever freed while the index lives.
-//! (Resizing the table, which would need it, is not part of this crate yet.)
+//! The crate needs no epoch: no memory is ever unmapped while the index lives. *When* a
+//! retired generation's memory may go back is the caller's call (the store does it in an
+//! epoch action); releasing too early could lose updates of a thread still in the old table, never touch freed memory.
 //!
 //! ## Concurrency
 //!
-//! `HashIndex` is `Send + Sync`. All operations are lock-free and use atomics only through
-//! the private `sync` module, which switches to `loom` under `--cfg loom`; `tests/loom.rs`
-//! model-checks the tentative insert and the overflow append on this very code.
+//! `HashIndex` is `Send + Sync`. All operations are lock-free (growth's bookkeeping takes a
+//! lock, never on an operation's path) and use atomics only through `faster-sync`, which
+//! switches to `loom` under `--cfg loom`; `tests/loom.rs` model-checks the tentative insert,
+//! the overflow append and the split/help protocol of growth on this very code.
 //!
 //! ## What it must not know about
 //!
-//! Record formats, keys beyond their hash, sessions, checkpoint versions or the log's
-//! address regions: an entry is an address and a tag. Which address is "invalid", "in the
+//! Record formats, keys beyond their hash, sessions, checkpoint versions, phases or the log's
+//! address regions: an entry is an address and a tag, and growth learns what it needs of a
+//! record (its key's hash, its previous address) through the caller's [`Link`]. Which address is "invalid", "in the
 //! read cache" or "below the log's begin" is the caller's business; the index only keeps the
 //! tentative protocol and the chains consistent.
 
@@ -88,8 +108,8 @@ pub use entry::{
     SlotLocation, TAG_BITS, TEMP_INVALID_ADDRESS,
 };
 pub use error::{IndexError, Result};
-pub use hash::KeyHash;
 pub use grow::{Growth, Link};
+pub use hash::KeyHash;
 pub use index::{
     GROW_OVERFLOW_FRACTION, HashIndex, IndexConfig, IndexStats, MAX_OVERFLOW_BUCKETS,
     MAX_TABLE_BITS,

@@ -314,7 +314,11 @@ mod tests {
         // Chunks 0, 1 and 2 (1 + 2 + 4 units): nothing beyond what was asked for.
         assert_eq!(a.mapped_bytes(), 7 * FIRST_CHUNK * 64);
         let b = OverflowAllocator::new(crate::MAX_OVERFLOW_BUCKETS);
-        assert_eq!(b.mapped_bytes(), 0, "a large capacity costs nothing up front");
+        assert_eq!(
+            b.mapped_bytes(),
+            0,
+            "a large capacity costs nothing up front"
+        );
     }
 
     #[test]

@@ -106,7 +106,10 @@ mod zeroed {
             // stays valid. All access goes through atomics, and all-zero words are valid
             // `AtomicU64`s (empty buckets), so the new contents are valid values too; the
             // caller releases only buckets no thread uses any more (a retired generation).
-            let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+            };
         }
     }
 

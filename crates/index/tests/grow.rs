@@ -104,7 +104,11 @@ fn check_all(index: &HashIndex, log: &Log, newest: &HashMap<u64, u64>) {
     // One entry per (chain, tag).
     let mut seen = std::collections::HashSet::new();
     index.for_each_entry(|home, _, e| {
-        assert!(seen.insert((home, e.tag())), "two entries with tag {}", e.tag());
+        assert!(
+            seen.insert((home, e.tag())),
+            "two entries with tag {}",
+            e.tag()
+        );
     });
 }
 
@@ -183,7 +187,10 @@ fn entries_the_scan_does_not_place_go_to_both_sides() {
     // Exactly, but for chains shared by two keys (a tag collision in a bucket): their older
     // record may be of either side, so the other side gets an entry too.
     let entries = index2.stats().entries;
-    assert!((before..before + 10).contains(&entries), "{entries} of {before}");
+    assert!(
+        (before..before + 10).contains(&entries),
+        "{entries} of {before}"
+    );
 }
 
 #[test]
@@ -217,7 +224,10 @@ fn helpers_on_several_threads_split_each_chunk_once() {
     assert_eq!(index.finish_grow().unwrap(), 17);
     assert_eq!(index.help_grow(&|_| Link::Gone), Growth::Idle);
     check_all(&index, &log, &newest);
-    assert!(index.release_retired() > 0, "the old table's memory goes back");
+    assert!(
+        index.release_retired() > 0,
+        "the old table's memory goes back"
+    );
     assert_eq!(index.release_retired(), 0);
 }
 
@@ -246,7 +256,11 @@ fn the_memory_limit_stops_growth_and_new_keys_but_not_existing_ones() {
         matches!(refused, Some(IndexError::MemoryLimit { limit: 4096, .. })),
         "{refused:?}"
     );
-    assert!(index.memory_bytes() <= 4096 + 64 * 1024, "{}", index.memory_bytes());
+    assert!(
+        index.memory_bytes() <= 4096 + 64 * 1024,
+        "{}",
+        index.memory_bytes()
+    );
     for &(h, a) in &stored {
         assert_eq!(log.lookup(&index, h), Some(a));
         // Existing keys can still be found (and so updated).

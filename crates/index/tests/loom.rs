@@ -147,7 +147,11 @@ fn loom_tentative_insert_in_different_slots() {
 
 /// The fake log of the growth model: record `i` at address `64 + 8 i`, in memory.
 fn log_link(records: &[(KeyHash, u64)], a: u64) -> faster_index::Link {
-    match a.checked_sub(64).map(|i| i / 8).and_then(|i| records.get(i as usize)) {
+    match a
+        .checked_sub(64)
+        .map(|i| i / 8)
+        .and_then(|i| records.get(i as usize))
+    {
         Some(&(hash, previous)) => faster_index::Link::Record { hash, previous },
         None => faster_index::Link::Gone,
     }

@@ -35,6 +35,10 @@ pub struct ChildOptions {
     pub checkpoint_every: Duration,
     /// The child exits (status 3) after this long, in case the parent is gone.
     pub lifetime: Duration,
+    /// Start with an index of 2^8 buckets and double it again and again (up to 2^20) on a
+    /// thread of its own while the sessions write and the checkpoints run, so that the kill
+    /// lands during a growth as often as not.
+    pub grow_index: bool,
 }
 
 impl Default for ChildOptions {
@@ -45,6 +49,7 @@ impl Default for ChildOptions {
             max_serial: 200_000,
             checkpoint_every: Duration::from_millis(200),
             lifetime: Duration::from_secs(60),
+            grow_index: false,
         }
     }
 }
@@ -68,7 +73,12 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 /// the parent kills the process, or it exits on a failure or after its lifetime.
 pub fn run(dir: &Path, options: &ChildOptions) -> ! {
     report("");
-    let store = FasterKv::open(store_config(dir)).unwrap_or_else(|e| fail("open", e));
+    let config = if options.grow_index {
+        store_config(dir).with_table_bits(8)
+    } else {
+        store_config(dir)
+    };
+    let store = FasterKv::open(config).unwrap_or_else(|e| fail("open", e));
     let sessions: Vec<Session> = (0..options.sessions)
         .map(|i| {
             let s = store
@@ -98,6 +108,18 @@ pub fn run(dir: &Path, options: &ChildOptions) -> ! {
             });
         }
         let store = &store;
+        if options.grow_index {
+            scope.spawn(move || {
+                while store.index().table_bits() < 20 {
+                    match store.grow_index().and_then(|h| h.wait()) {
+                        Ok(info) => report(&format!("GROW {}", info.to_bits)),
+                        // The checkpoint thread's turn: try again.
+                        Err(faster::Error::CheckpointInProgress { .. }) => std::thread::yield_now(),
+                        Err(e) => fail("grow", e),
+                    }
+                }
+            });
+        }
         scope.spawn(move || {
             loop {
                 std::thread::sleep(options.checkpoint_every);

@@ -85,6 +85,10 @@ pub struct RoundReport {
     pub checkpoints: Vec<Reported>,
     /// The delay between the last awaited checkpoint and the kill.
     pub delay: Duration,
+    /// Index growths the child reported before the kill (the new `table_bits` of each).
+    pub growths: Vec<u32>,
+    /// The recovered index's `table_bits`.
+    pub table_bits: u32,
     /// The recovered checkpoint's token.
     pub token: String,
     /// Its version.
@@ -118,6 +122,8 @@ pub struct ChildRun {
     pub checkpoints: Vec<Reported>,
     /// The errors it reported.
     pub errors: Vec<String>,
+    /// Index growths it reported (`GROW` lines: the new `table_bits` of each).
+    pub growths: Vec<u32>,
     /// The delay between the awaited checkpoints and the kill.
     pub delay: Duration,
     /// Its standard error.
@@ -130,6 +136,7 @@ impl ChildRun {
             Line::Session(id) => self.sessions.push(id),
             Line::Checkpoint(r) => self.checkpoints.push(r),
             Line::Error(e) => self.errors.push(e),
+            Line::Grow(bits) => self.growths.push(bits),
             Line::Other => {}
         }
         Ok(())
@@ -322,6 +329,8 @@ pub fn recover_and_verify(
         sessions: seen.sessions,
         checkpoints: seen.checkpoints,
         delay: seen.delay,
+        growths: seen.growths,
+        table_bits: store.index().table_bits(),
         token: rec.token,
         version: rec.version,
         cuts: rec.sessions,

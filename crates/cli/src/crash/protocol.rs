@@ -27,6 +27,8 @@ pub enum Line {
     Session(SessionId),
     /// `CKPT <version> <micros> <bytes> <id>:<t>,...`.
     Checkpoint(Reported),
+    /// `GROW <bits>`: the index grew to `2^bits` buckets.
+    Grow(u32),
     /// `ERR <message>`.
     Error(String),
     /// Anything else (ignored).
@@ -64,6 +66,9 @@ impl Line {
                 cuts,
             }));
         }
+        if let Some(rest) = line.strip_prefix("GROW ") {
+            return rest.parse().map(Line::Grow).map_err(|_| bad());
+        }
         if let Some(rest) = line.strip_prefix("ERR ") {
             return Ok(Line::Error(rest.to_string()));
         }
@@ -84,6 +89,8 @@ mod tests {
         assert_eq!((r.version, r.bytes, r.cuts.len()), (3, 4096, 2));
         assert_eq!(r.duration, Duration::from_micros(1500));
         assert!(Line::parse("CKPT x").is_err());
+        assert_eq!(Line::parse("GROW 12").ok(), Some(Line::Grow(12)));
+        assert!(Line::parse("GROW x").is_err());
         assert_eq!(Line::parse("hello").ok(), Some(Line::Other));
     }
 }

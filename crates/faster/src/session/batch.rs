@@ -194,6 +194,21 @@ impl Session {
         let mut start = 0;
         while start < n {
             let len = BATCH_WINDOW.min(n - start);
+            // A window of several operations runs as one busy stretch of the session (one
+            // enter and one exit for the checkpoint state machine); each operation still
+            // takes its own serial number and follows a cut it meets
+            // ([`Session::op_in_window`]). A single operation has its own enter and exit.
+            // The stretch begins before the probes: their slots are only meaningful until
+            // the next index growth, and a growth cannot split the table while the session
+            // is busy (it waits for the session's acknowledgement, given at the exit).
+            let windowed = inner.is_some();
+            if windowed {
+                if let Err(e) = self.enter() {
+                    self.exit();
+                    return Err(e);
+                }
+                self.in_window = true;
+            }
             let window = &mut probes[..len];
             for (j, p) in window.iter_mut().enumerate() {
                 *p = Probe::of(KeyHash::of(key(start + j)));
@@ -210,18 +225,6 @@ impl Session {
                             .prefetch(Address::from_raw_truncated(entry.address()));
                     }
                 }
-            }
-            // A window of several operations runs as one busy stretch of the session (one
-            // enter and one exit for the checkpoint state machine); each operation still
-            // takes its own serial number and follows a cut it meets
-            // ([`Session::op_in_window`]). A single operation has its own enter and exit.
-            let windowed = inner.is_some();
-            if windowed {
-                if let Err(e) = self.enter() {
-                    self.exit();
-                    return Err(e);
-                }
-                self.in_window = true;
             }
             let mut result = Ok(());
             for (j, p) in window.iter().enumerate() {
