@@ -300,3 +300,47 @@ fn growth_waits_for_busy_sessions_and_idle_ones_do_not_hold_it() {
         "the checkpoint wrote the grown table"
     );
 }
+
+/// Sessions parked by a growth keep refreshing their epoch and the driver holds none while it
+/// waits, so a session whose last call before its acknowledgement needs a page of the log
+/// evicted gets it: with pages turning over constantly, every growth completes well within
+/// a short timeout (before, each such growth waited for the timeout and was abandoned).
+#[test]
+fn growth_does_not_wait_on_sessions_that_wait_on_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FasterKv::open(
+        Config::new(dir.path())
+            .with_log_device(LogDevice::Memory)
+            .with_log_memory(64 << 10)
+            .with_page_size(16 << 10)
+            .with_table_bits(2)
+            .with_index_growth(false)
+            .with_checkpoint_timeout(std::time::Duration::from_secs(5)),
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u64)
+        .map(|w| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut s = store.start_session();
+                let big = vec![w as u8; 1000];
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    s.upsert(&key(w, i % 5000), &big).unwrap();
+                    i += 1;
+                }
+                i
+            })
+        })
+        .collect();
+    for _ in 0..6 {
+        let info = store.grow_index().unwrap().wait().unwrap();
+        assert!(info.duration.as_secs() < 5, "{info:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        assert!(w.join().unwrap() > 0);
+    }
+    assert_eq!(store.index().table_bits(), 8);
+}

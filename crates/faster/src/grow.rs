@@ -168,26 +168,27 @@ fn run(
 ) -> Result<GrowInfo> {
     let mut hooks = Driver {
         inner,
-        guard: inner.epoch.register_observer()?.into_guard(),
+        guard: None,
         split_from: None,
         scanned: 0,
     };
-    inner
+    let result = inner
         .cpr
-        .finish_grow(started, inner.checkpoint_timeout, &mut hooks)
-        .map_err(Error::from_grow)?;
+        .finish_grow(started, inner.checkpoint_timeout, &mut hooks);
+    // Unprotected again before anything waits on the epoch.
+    hooks.guard = None;
+    result.map_err(Error::from_grow)?;
     inner
         .growing
         .count
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     // The old table's memory goes back once every thread protected now has moved on.
     let weak = Arc::downgrade(inner);
-    hooks.guard.bump_epoch(move || {
+    inner.epoch.bump_epoch(move || {
         if let Some(inner) = weak.upgrade() {
             inner.index.release_retired();
         }
     });
-    hooks.guard.refresh();
     Ok(GrowInfo {
         from_bits,
         to_bits: inner.index.table_bits(),
@@ -200,7 +201,10 @@ fn run(
 /// The driver's hooks.
 struct Driver<'a> {
     inner: &'a Arc<Inner>,
-    guard: Guard<Participant>,
+    /// The driver's epoch protection, taken for the split only (GROW_IN_PROGRESS, when no
+    /// session is inside an operation): while it waits in GROW_PREPARE it must not hold
+    /// back the epoch that a busy session's last call may wait on.
+    guard: Option<Guard<Participant>>,
     split_from: Option<Instant>,
     scanned: u64,
 }
@@ -211,7 +215,13 @@ impl GrowHooks for Driver<'_> {
     fn split(&mut self) -> Result<bool> {
         let inner = self.inner;
         self.split_from.get_or_insert_with(Instant::now);
-        match help(&inner.hlog, &inner.index, &self.guard) {
+        let guard = match &mut self.guard {
+            Some(g) => g,
+            None => self
+                .guard
+                .insert(inner.epoch.register_observer()?.into_guard()),
+        };
+        match help(&inner.hlog, &inner.index, guard) {
             Growth::Idle => return Ok(true),
             Growth::Splitting => return Ok(false),
             Growth::Finishing => {}
@@ -220,7 +230,7 @@ impl GrowHooks for Driver<'_> {
         // sequential read of the on-disk log, then switch.
         let (begin, head) = (inner.hlog.begin_address(), inner.hlog.head_address());
         if head > begin {
-            self.scanned += scan_disk(inner, begin, head, &self.guard);
+            self.scanned += scan_disk(inner, begin, head, guard);
         }
         let bits = inner.index.finish_grow()?;
         log::info!("index grown to 2^{bits} buckets");

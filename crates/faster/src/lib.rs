@@ -60,7 +60,8 @@
 //!   reopens one from its latest valid checkpoint.
 //!   [`FasterKv::close`], or dropping the last handle, closes it: sessions' operations then
 //!   fail with [`Error::Closed`].
-//! * [`Config`]: directory, index size, log memory, page size, mutable fraction, device
+//! * [`Config`]: directory, initial index size and index memory limit, log memory, page
+//!   size, mutable fraction, device
 //!   ([`LogDevice`], or any [`device::Device`] through [`Config::with_device`], e.g. a
 //!   memory device with a fault injector), session limit, checkpoint timeout, recovery
 //!   policy, phase observer.
@@ -80,6 +81,9 @@
 //!   [`CheckpointHandle`]; `wait()` gives the [`CheckpointInfo`] with every session's cut.
 //!   [`FasterKv::recover`] returns the store and [`Recovered`] (the cuts), and
 //!   [`FasterKv::continue_session`] gives a session back with its recovered serial.
+//! * Index growth: the index doubles online as it fills (nothing to size; see
+//!   [`Config::with_index_growth`]), and on request with [`FasterKv::grow_index`]
+//!   ([`GrowHandle`], [`GrowInfo`]).
 //!
 //! ## What CPR guarantees
 //!
@@ -137,6 +141,12 @@
 //!   is never updated in place: it is copied to the tail. Writes never go pending across a
 //!   cut (a session finishes its pending RMWs before it acknowledges PREPARE, and in PREPARE
 //!   an RMW of an on-disk key completes blocking).
+//! * **Index growth** runs on the CPR state word as its own action, so it never overlaps a
+//!   checkpoint. Sessions acknowledge GROW_PREPARE between operations and stop using the
+//!   index; in GROW_IN_PROGRESS they help split it and use it again only after the switch
+//!   to the doubled table. No index slot is kept across a growth: a batch window probes
+//!   inside its busy stretch, and pending operations keep keys and hashes, not slots. The
+//!   old table's memory goes back in an epoch action.
 //! * **Bad input and faults are errors, never panics or wrong data**: a key or value too large
 //!   for a page ([`Error::KeyTooLarge`], [`Error::ValueTooLarge`]), device failures
 //!   ([`Error::Hlog`] / [`Error::Device`]), a closed store ([`Error::Closed`]). Empty keys

@@ -293,8 +293,10 @@ impl Session {
     /// The index is growing and the session is about to use it: wait until it may. In
     /// GROW_PREPARE (acknowledged already) the session waits for the split to begin; in
     /// GROW_IN_PROGRESS it helps split, then waits for the driver's switch to the new
-    /// table. The session never uses the index meanwhile; the growth never waits for this
-    /// session (it acknowledged), so the wait ends.
+    /// table. The session never uses the index meanwhile, and refreshes its epoch while it
+    /// waits (it holds nothing of the log), so that a session still busy in its last call
+    /// can finish it; the growth never waits for this session (it acknowledged), so the
+    /// wait ends.
     #[cold]
     #[inline(never)]
     fn follow_growth(&mut self, last: u64) -> Result<()> {
@@ -306,6 +308,9 @@ impl Session {
             let Some(live) = &mut self.live else {
                 return Err(Error::Closed);
             };
+            // Between operations: nothing of the log is held, so let the epoch move (a
+            // session busy in its last call before it acknowledges may wait for a page).
+            live.guard.refresh();
             let phase = live.cpr.rules().phase;
             if phase == faster_cpr::Phase::GrowInProgress {
                 crate::grow::help(&self.inner.hlog, &self.inner.index, &live.guard);
