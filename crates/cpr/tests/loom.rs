@@ -490,3 +490,68 @@ fn two_requesters_each_drive_only_their_own_checkpoint() {
         drop(s);
     });
 }
+
+/// Growth hooks of the model: the split raises `splitting` while it runs.
+struct Split {
+    splitting: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+impl faster_cpr::GrowHooks for Split {
+    type Error = Never;
+    fn split(&mut self) -> Result<bool, Never> {
+        self.splitting.store(true, Ordering::SeqCst);
+        thread::yield_now();
+        self.splitting.store(false, Ordering::SeqCst);
+        self.done.store(true, Ordering::SeqCst);
+        Ok(true)
+    }
+    fn abort(&mut self) {}
+}
+
+/// 6. Index growth parks every member away from the index: no operation of a member runs
+///    while the store splits, whether the member is busy when GROW_PREPARE is published
+///    (it acknowledges at its exit), idle (the driver acknowledges for it) or calls in
+///    during the growth (growth phases are never cached, so its call takes the slow path
+///    and waits, as the store's `follow_growth` does, until the split is over). Breaking
+///    the rule "never cache a growth phase" fails it.
+#[test]
+fn no_operation_runs_while_a_growth_splits() {
+    model(|| {
+        let (cpr, epoch) = machine(None);
+        let splitting = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let mut sim = Sim::join(&cpr, &epoch, 1);
+        let c = cpr.clone();
+        let (sp, dn) = (splitting.clone(), done.clone());
+        let session = thread::spawn(move || {
+            for _ in 0..2 {
+                // The store's envelope: a call in a growth phase waits (re-syncing) until
+                // the split is over before it touches the index.
+                if !sim.m.enter(sim.serial) {
+                    let mut rules = sim.sync(sim.serial, true);
+                    while rules.phase.is_growth()
+                        && !(rules.phase == Phase::GrowInProgress && dn.load(Ordering::SeqCst))
+                    {
+                        thread::yield_now();
+                        rules = sim.sync(sim.serial, true);
+                    }
+                }
+                sim.serial += 1;
+                assert!(!sp.load(Ordering::SeqCst), "an operation ran during the split");
+                if !sim.m.exit(sim.serial, 0) {
+                    sim.sync(sim.serial, false);
+                }
+            }
+            drop(c);
+        });
+        let driver = thread::spawn(move || {
+            let started = cpr.begin::<Never>(Action::Grow).unwrap();
+            let mut hooks = Split { splitting, done };
+            cpr.finish_grow(started, Duration::MAX, &mut hooks).unwrap();
+            assert_eq!(cpr.state(), SystemState::rest(V + 1));
+        });
+        session.join().unwrap();
+        driver.join().unwrap();
+    });
+}
