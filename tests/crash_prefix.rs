@@ -87,7 +87,8 @@ fn crash_and_recover(dir: &Path, delay_ms: u64, grow: bool) -> (FasterKv, crash:
     if grow {
         child.env(GROW_ENV, "1");
     }
-    let options = RoundOptions::new(SESSIONS, Duration::from_millis(delay_ms));
+    let mut options = RoundOptions::new(SESSIONS, Duration::from_millis(delay_ms));
+    options.kill_in_growth = grow;
     let run = crash::crash_child(child, &options, &|_| {})
         .unwrap_or_else(|e| panic!("child failed: {e}"));
     let stderr = run.stderr.clone();
@@ -132,9 +133,21 @@ fn one_round(round: u64, delay_ms: u64, grow: bool) -> RoundOk {
     let dir = RoundDir(Some(tempdir()));
     let (store, rec) = crash_and_recover(dir.path(), delay_ms, grow);
     if grow {
+        let mut grown = rec.growths.clone();
+        grown.dedup();
         println!(
-            "round {round}: the child grew its index to {:?} before the kill; recovered 2^{}",
-            rec.growths, rec.table_bits
+            "round {round}: the child grew its index to {grown:?} and was killed {} a growth; \
+             recovered 2^{}",
+            if rec.killed_in_growth {
+                "inside"
+            } else {
+                "outside"
+            },
+            rec.table_bits
+        );
+        GROWTH_KILLS.fetch_add(
+            rec.killed_in_growth as u64,
+            std::sync::atomic::Ordering::Relaxed,
         );
     }
     let killed_at = began.elapsed();
@@ -242,15 +255,19 @@ fn crash_prefix_survives_sigkill() {
 /// The same rounds while the child doubles its index again and again (from 2^8): the kill
 /// lands before, during or between growths; recovery restores the last checkpoint's index
 /// (grown or not) with the exact prefix, and the continued store checkpoints and recovers
-/// again. `FASTER_CRASH_GROW_ROUNDS` rounds (default 6).
+/// again. Each kill comes 0-3 ms after the child announces a growth. At least one kill must
+/// land inside a growth. `FASTER_CRASH_GROW_ROUNDS` rounds (default 3).
 #[test]
 fn crash_prefix_survives_sigkill_during_index_growth() {
     let rounds: u64 = std::env::var("FASTER_CRASH_GROW_ROUNDS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(3);
     crash_rounds(rounds, true);
 }
+
+/// Rounds of the growth test whose kill landed inside a growth.
+static GROWTH_KILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn crash_rounds(rounds: u64, grow: bool) {
     let seed: u64 = std::env::var("FASTER_CRASH_SEED")
@@ -266,7 +283,9 @@ fn crash_rounds(rounds: u64, grow: bool) {
     let began = Instant::now();
     let (mut ok, mut violations, mut checkpoints) = (0u64, 0u64, 0usize);
     for round in 0..rounds {
-        let delay_ms = rng.below(301);
+        // Growth rounds are killed this soon after a growth begins, so that the kill lands
+        // in it (its wait for the sessions and its split take longer in a debug build).
+        let delay_ms = if grow { rng.below(4) } else { rng.below(301) };
         let t = Instant::now();
         match std::panic::catch_unwind(|| one_round(round, delay_ms, grow)) {
             Ok(r) => {
@@ -303,4 +322,9 @@ fn crash_rounds(rounds: u64, grow: bool) {
         violations, 0,
         "{violations} of {rounds} rounds failed; replay with FASTER_CRASH_SEED={seed}"
     );
+    if grow {
+        let inside = GROWTH_KILLS.load(std::sync::atomic::Ordering::Relaxed);
+        println!("crash_prefix: {inside} of {rounds} kills landed inside a growth");
+        assert!(inside > 0, "no kill landed inside a growth");
+    }
 }

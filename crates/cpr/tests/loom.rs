@@ -538,7 +538,10 @@ fn no_operation_runs_while_a_growth_splits() {
                     }
                 }
                 sim.serial += 1;
-                assert!(!sp.load(Ordering::SeqCst), "an operation ran during the split");
+                assert!(
+                    !sp.load(Ordering::SeqCst),
+                    "an operation ran during the split"
+                );
                 if !sim.m.exit(sim.serial, 0) {
                     sim.sync(sim.serial, false);
                 }

@@ -165,6 +165,9 @@ pub enum Error {
     /// The checkpoint thread panicked (a bug); the checkpoint is not valid.
     #[error("the checkpoint thread panicked")]
     CheckpointPanicked,
+    /// The index growth thread panicked (a bug).
+    #[error("the index growth thread panicked")]
+    GrowthPanicked,
     /// [`crate::FasterKv::continue_session`]: the recovered checkpoint has no session with
     /// this id.
     #[error("session {0} is not among the recovered sessions")]

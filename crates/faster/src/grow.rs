@@ -58,7 +58,7 @@ impl GrowHandle {
     pub fn wait(self) -> Result<GrowInfo> {
         match self.thread.join() {
             Ok(r) => r,
-            Err(_) => Err(Error::CheckpointPanicked),
+            Err(_) => Err(Error::GrowthPanicked),
         }
     }
 

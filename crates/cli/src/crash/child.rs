@@ -35,9 +35,9 @@ pub struct ChildOptions {
     pub checkpoint_every: Duration,
     /// The child exits (status 3) after this long, in case the parent is gone.
     pub lifetime: Duration,
-    /// Start with an index of 2^8 buckets and double it again and again (up to 2^20) on a
-    /// thread of its own while the sessions write and the checkpoints run, so that the kill
-    /// lands during a growth as often as not.
+    /// Start with an index of 2^12 buckets and double it every half checkpoint interval (up
+    /// to 2^20) on a thread of its own while the sessions write and the checkpoints run,
+    /// reporting `GROW-BEGIN <bits>` before and `GROW <bits>` after each growth.
     pub grow_index: bool,
 }
 
@@ -74,7 +74,7 @@ fn fail(what: &str, e: impl std::fmt::Display) -> ! {
 pub fn run(dir: &Path, options: &ChildOptions) -> ! {
     report("");
     let config = if options.grow_index {
-        store_config(dir).with_table_bits(8)
+        store_config(dir).with_table_bits(12)
     } else {
         store_config(dir)
     };
@@ -110,12 +110,25 @@ pub fn run(dir: &Path, options: &ChildOptions) -> ! {
         let store = &store;
         if options.grow_index {
             scope.spawn(move || {
+                // A growth every half checkpoint interval, up to 2^20 buckets, each announced
+                // before it begins (the parent may kill the child right then).
                 while store.index().table_bits() < 20 {
-                    match store.grow_index().and_then(|h| h.wait()) {
-                        Ok(info) => report(&format!("GROW {}", info.to_bits)),
-                        // The checkpoint thread's turn: try again.
-                        Err(faster::Error::CheckpointInProgress { .. }) => std::thread::yield_now(),
-                        Err(e) => fail("grow", e),
+                    std::thread::sleep(options.checkpoint_every / 2);
+                    loop {
+                        report(&format!("GROW-BEGIN {}", store.index().table_bits()));
+                        match store.grow_index().and_then(|h| h.wait()) {
+                            Ok(info) => {
+                                report(&format!("GROW {}", info.to_bits));
+                                break;
+                            }
+                            // The checkpoint thread's turn: it ended no growth; try again
+                            // after it.
+                            Err(faster::Error::CheckpointInProgress { .. }) => {
+                                report(&format!("GROW {}", store.index().table_bits()));
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            Err(e) => fail("grow", e),
+                        }
                     }
                 }
             });

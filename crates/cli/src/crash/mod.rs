@@ -51,6 +51,9 @@ pub struct RoundOptions {
     pub delay: Duration,
     /// How long to wait for the checkpoints before giving up.
     pub report_timeout: Duration,
+    /// After the checkpoints, also wait for the child to report that an index growth begins
+    /// (`GROW-BEGIN`), and count the delay from there: the kill then lands in a growth.
+    pub kill_in_growth: bool,
 }
 
 /// Durable checkpoints the child must report before it may be killed, by default.
@@ -67,6 +70,7 @@ impl RoundOptions {
             min_checkpoints: MIN_CHECKPOINTS,
             delay,
             report_timeout: Duration::from_secs(30),
+            kill_in_growth: false,
         }
     }
 
@@ -87,6 +91,8 @@ pub struct RoundReport {
     pub delay: Duration,
     /// Index growths the child reported before the kill (the new `table_bits` of each).
     pub growths: Vec<u32>,
+    /// Whether the kill landed inside a growth (one had begun and not ended).
+    pub killed_in_growth: bool,
     /// The recovered index's `table_bits`.
     pub table_bits: u32,
     /// The recovered checkpoint's token.
@@ -124,6 +130,11 @@ pub struct ChildRun {
     pub errors: Vec<String>,
     /// Index growths it reported (`GROW` lines: the new `table_bits` of each).
     pub growths: Vec<u32>,
+    /// Index growths it reported beginning (`GROW-BEGIN` lines: the `table_bits` before).
+    pub growths_begun: Vec<u32>,
+    /// How many growths had begun when the child had reported its awaited checkpoints (see
+    /// [`RoundOptions::kill_in_growth`]).
+    pub growths_begun_at_checkpoints: Option<usize>,
     /// The delay between the awaited checkpoints and the kill.
     pub delay: Duration,
     /// Its standard error.
@@ -131,12 +142,19 @@ pub struct ChildRun {
 }
 
 impl ChildRun {
+    /// Whether the child was killed inside an index growth: it reported one beginning and
+    /// not its end.
+    pub fn killed_in_growth(&self) -> bool {
+        self.growths_begun.len() > self.growths.len()
+    }
+
     fn take(&mut self, line: &str) -> Result<()> {
         match Line::parse(line)? {
             Line::Session(id) => self.sessions.push(id),
             Line::Checkpoint(r) => self.checkpoints.push(r),
             Line::Error(e) => self.errors.push(e),
             Line::Grow(bits) => self.growths.push(bits),
+            Line::GrowBegin(bits) => self.growths_begun.push(bits),
             Line::Other => {}
         }
         Ok(())
@@ -214,10 +232,19 @@ pub fn crash_child(
     };
     let deadline = Instant::now() + o.report_timeout;
     let mut failure = None;
-    while run.checkpoints.len() < o.min_checkpoints && run.errors.is_empty() {
+    let waiting = |run: &ChildRun| match run.growths_begun_at_checkpoints {
+        None => true,
+        Some(n) => o.kill_in_growth && run.growths_begun.len() <= n,
+    };
+    while waiting(&run) && run.errors.is_empty() {
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => {
                 run.take(&line)?;
+                if run.checkpoints.len() >= o.min_checkpoints
+                    && run.growths_begun_at_checkpoints.is_none()
+                {
+                    run.growths_begun_at_checkpoints = Some(run.growths_begun.len());
+                }
                 status(&format!(
                     "child writing on {} sessions, {} checkpoints durable",
                     run.sessions.len(),
@@ -325,10 +352,12 @@ pub fn recover_and_verify(
         }
     }
     let verification = began.elapsed();
+    let killed_in_growth = seen.killed_in_growth();
     let report = RoundReport {
         sessions: seen.sessions,
         checkpoints: seen.checkpoints,
         delay: seen.delay,
+        killed_in_growth,
         growths: seen.growths,
         table_bits: store.index().table_bits(),
         token: rec.token,

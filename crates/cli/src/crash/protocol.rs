@@ -29,6 +29,8 @@ pub enum Line {
     Checkpoint(Reported),
     /// `GROW <bits>`: the index grew to `2^bits` buckets.
     Grow(u32),
+    /// `GROW-BEGIN <bits>`: a growth of the index from `2^bits` buckets begins.
+    GrowBegin(u32),
     /// `ERR <message>`.
     Error(String),
     /// Anything else (ignored).
@@ -66,6 +68,9 @@ impl Line {
                 cuts,
             }));
         }
+        if let Some(rest) = line.strip_prefix("GROW-BEGIN ") {
+            return rest.parse().map(Line::GrowBegin).map_err(|_| bad());
+        }
         if let Some(rest) = line.strip_prefix("GROW ") {
             return rest.parse().map(Line::Grow).map_err(|_| bad());
         }
@@ -90,6 +95,7 @@ mod tests {
         assert_eq!(r.duration, Duration::from_micros(1500));
         assert!(Line::parse("CKPT x").is_err());
         assert_eq!(Line::parse("GROW 12").ok(), Some(Line::Grow(12)));
+        assert_eq!(Line::parse("GROW-BEGIN 11").ok(), Some(Line::GrowBegin(11)));
         assert!(Line::parse("GROW x").is_err());
         assert_eq!(Line::parse("hello").ok(), Some(Line::Other));
     }
