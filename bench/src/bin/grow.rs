@@ -62,6 +62,8 @@ struct Load {
     growths: Vec<(u32, Instant, Instant)>,
     peak_index: u64,
     final_bits: u32,
+    /// The store's own account of each growth.
+    infos: Vec<faster::GrowInfo>,
 }
 
 impl Load {
@@ -157,6 +159,7 @@ fn load(config: Config, keys: u64) -> Load {
         growths,
         peak_index: peak.max(store.index().memory_bytes()),
         final_bits: store.index().table_bits(),
+        infos: store.growth_history(),
     }
 }
 
@@ -272,9 +275,15 @@ fn main() {
         ("Mops/s before", Align::Right),
         ("Mops/s during", Align::Right),
         ("during / before", Align::Right),
+        ("prepare ms", Align::Right),
+        ("split ms", Align::Right),
+        ("scan ms", Align::Right),
+        ("records scanned", Align::Right),
     ]);
     let mut worst = f64::INFINITY;
-    for &(from, s, e) in &run.growths {
+    for (i, &(from, s, e)) in run.growths.iter().enumerate() {
+        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+        let info = run.infos.get(i);
         let len = (e - s).max(Duration::from_millis(20));
         let before = run.rate(s.checked_sub(len).unwrap_or(s), s);
         let during = run.rate(s, e.max(s + Duration::from_micros(1)));
@@ -286,6 +295,10 @@ fn main() {
             format!("{before:.2}"),
             format!("{during:.2}"),
             format!("{ratio:.2}"),
+            info.map_or("-".into(), |g| ms(g.prepare)),
+            info.map_or("-".into(), |g| ms(g.split)),
+            info.map_or("-".into(), |g| ms(g.scan)),
+            info.map_or("-".into(), |g| g.scanned_records.to_string()),
         ]);
     }
     println!("\nthe growths of the median growing run:\n{}", t.render());

@@ -11,8 +11,10 @@
 //! 2. Sessions acknowledge GROW_PREPARE between operations and wait; the driver acts for
 //!    idle ones. None of them uses the index from then on.
 //! 3. In GROW_IN_PROGRESS every session that calls in helps split chunks
-//!    ([`help`]) and waits for the driver, which splits too, scans the on-disk log for the
-//!    records whose side only the disk knows, and switches to the new table.
+//!    ([`help`]) and waits for the driver, which splits too and switches to the new table.
+//!    A table of `2^16` buckets or more splits by its entries' tags, reading nothing; a
+//!    smaller one reads the records in memory, and the driver scans the on-disk log once
+//!    for the records whose side only the disk knows.
 //! 4. Back at rest; the old table's memory goes back to the system in an epoch action, once
 //!    no thread protected before the switch can still hold it.
 //!
@@ -40,8 +42,13 @@ pub struct GrowInfo {
     pub to_bits: u32,
     /// From the request to the switch to the new table.
     pub duration: Duration,
-    /// How long sessions could not use the index (GROW_PREPARE's end to the switch).
+    /// From the request to the start of the split (GROW_PREPARE: waiting for every session
+    /// to stop between operations).
+    pub prepare: Duration,
+    /// The split, from its start to the switch to the new table (sessions wait meanwhile).
     pub split: Duration,
+    /// The part of the split spent reading the on-disk log.
+    pub scan: Duration,
     /// Records of the on-disk log read to place their index entries.
     pub scanned_records: u64,
 }
@@ -75,6 +82,8 @@ pub(crate) struct Growing {
     ended: Condvar,
     /// Growths completed (for stats and tests).
     pub(crate) count: std::sync::atomic::AtomicU64,
+    /// What each completed growth did, oldest first.
+    pub(crate) history: Mutex<Vec<GrowInfo>>,
 }
 
 impl Growing {
@@ -170,6 +179,8 @@ fn run(
         inner,
         guard: None,
         split_from: None,
+        switched: None,
+        scan_time: Duration::ZERO,
         scanned: 0,
     };
     let result = inner
@@ -189,13 +200,20 @@ fn run(
             inner.index.release_retired();
         }
     });
-    Ok(GrowInfo {
+    let info = GrowInfo {
         from_bits,
         to_bits: inner.index.table_bits(),
         duration: at.elapsed(),
-        split: hooks.split_from.map_or(Duration::ZERO, |t| t.elapsed()),
+        prepare: hooks.split_from.map_or(Duration::ZERO, |t| t - at),
+        split: match (hooks.split_from, hooks.switched) {
+            (Some(a), Some(b)) => b - a,
+            _ => Duration::ZERO,
+        },
+        scan: hooks.scan_time,
         scanned_records: hooks.scanned,
-    })
+    };
+    lock(&inner.growing.history).push(info.clone());
+    Ok(info)
 }
 
 /// The driver's hooks.
@@ -206,6 +224,8 @@ struct Driver<'a> {
     /// back the epoch that a busy session's last call may wait on.
     guard: Option<Guard<Participant>>,
     split_from: Option<Instant>,
+    switched: Option<Instant>,
+    scan_time: Duration,
     scanned: u64,
 }
 
@@ -229,10 +249,13 @@ impl GrowHooks for Driver<'_> {
         // Every chunk is split: place the entries whose records are on disk, from one
         // sequential read of the on-disk log, then switch.
         let (begin, head) = (inner.hlog.begin_address(), inner.hlog.head_address());
-        if head > begin {
+        if head > begin && inner.index.growth_reads_log() {
+            let t = Instant::now();
             self.scanned += scan_disk(inner, begin, head, guard);
+            self.scan_time = t.elapsed();
         }
         let bits = inner.index.finish_grow()?;
+        self.switched = Some(Instant::now());
         log::info!("index grown to 2^{bits} buckets");
         Ok(true)
     }
@@ -315,11 +338,27 @@ fn link<P: std::borrow::BorrowMut<Participant>>(hlog: &Hlog, guard: &Guard<P>, a
     }
 }
 
+/// The log as the split reads it, under a guard.
+struct LogChains<'a, P: std::borrow::BorrowMut<Participant>> {
+    hlog: &'a Hlog,
+    guard: &'a Guard<P>,
+}
+
+impl<P: std::borrow::BorrowMut<Participant>> faster_index::Chains for LogChains<'_, P> {
+    fn link(&self, address: u64) -> Link {
+        link(self.hlog, self.guard, address)
+    }
+
+    fn prefetch(&self, address: u64) {
+        self.hlog.prefetch(Address::from_raw_truncated(address));
+    }
+}
+
 /// Splits chunks of the running growth, reading records under `guard`.
 pub(crate) fn help<P: std::borrow::BorrowMut<Participant>>(
     hlog: &Hlog,
     index: &faster_index::HashIndex,
     guard: &Guard<P>,
 ) -> Growth {
-    index.help_grow(&|a| link(hlog, guard, a))
+    index.help_grow(&LogChains { hlog, guard })
 }

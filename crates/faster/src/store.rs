@@ -242,6 +242,12 @@ impl FasterKv {
         crate::grow::start(self.inner.clone())
     }
 
+    /// What every index growth since the store was opened did, oldest first (automatic ones
+    /// included).
+    pub fn growth_history(&self) -> Vec<crate::GrowInfo> {
+        crate::shared::lock(&self.inner.growing.history).clone()
+    }
+
     /// How many index growths have completed since the store was opened.
     pub fn index_growths(&self) -> u64 {
         self.inner

@@ -8,7 +8,10 @@
 //! instead. The old generation is therefore frozen, and the split may use its reserved bit
 //! as a "placed" mark.
 //!
-//! The split runs in three passes, in this order:
+//! A table of at least `2^16` buckets splits by its entries' tags alone: bit `k` of every
+//! key's hash is tag bit `k - 16` ([`KeyHash`]), so each entry goes to one side, exactly,
+//! without reading a record (pass 1 only; `split_by_tags`). A smaller table splits by hash
+//! bits only the keys hold, reading the records, in three passes, in this order:
 //!
 //! 1. **Chunks** ([`HashIndex::help_grow`], any number of threads): the old table is cut into
 //!    chunks of `SPLIT_CHUNK` buckets, each claimed by one thread (`next_chunk`), split, and
@@ -38,6 +41,10 @@ use crate::hash::KeyHash;
 use crate::index::HashIndex;
 use crate::sync::Ordering;
 
+/// Tables of at least `2^TAG_SPLIT_BITS` buckets split by their entries' tags alone (see
+/// [`KeyHash`]): bit `k` of every hash is tag bit `k - 16`.
+pub(crate) const TAG_SPLIT_BITS: u32 = 16;
+
 /// Old buckets per chunk of the split (FASTER's `kHashTableChunkSize`; one under loom).
 pub(crate) const SPLIT_CHUNK: u64 = if cfg!(loom) { 1 } else { 16384 };
 
@@ -59,6 +66,27 @@ pub enum Link {
     },
 }
 
+/// The log as the split reads it: what a record says ([`Link`]) and a cache hint.
+/// Implemented for every `Fn(u64) -> Link` (with no hint).
+pub trait Chains {
+    /// What the log says about the record at `address`.
+    fn link(&self, address: u64) -> Link;
+    /// Hints that the record at `address` will be read soon (a pure hint; the default does
+    /// nothing). The split issues it for a group of buckets' records before it reads them.
+    fn prefetch(&self, address: u64) {
+        let _ = address;
+    }
+}
+
+impl<F: Fn(u64) -> Link> Chains for F {
+    fn link(&self, address: u64) -> Link {
+        self(address)
+    }
+}
+
+/// Old buckets whose records the split prefetches before it reads them.
+const PREFETCH_BUCKETS: u64 = 8;
+
 /// Where a growth stands, as [`HashIndex::help_grow`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Growth {
@@ -75,7 +103,7 @@ impl HashIndex {
     /// has parked away from the index may help (see the [module docs](self)); `link` reads
     /// the log. Returns where the growth stands; a thread must not use the index until it
     /// reports [`Growth::Idle`].
-    pub fn help_grow(&self, link: &dyn Fn(u64) -> Link) -> Growth {
+    pub fn help_grow(&self, link: &dyn Chains) -> Growth {
         let Some(split) = self.split() else {
             return Growth::Idle;
         };
@@ -87,7 +115,7 @@ impl HashIndex {
                 break;
             }
             let (lo, hi) = (c * SPLIT_CHUNK, ((c + 1) * SPLIT_CHUNK).min(n));
-            if let Err(e) = (lo..hi).try_for_each(|i| split_bucket(old, new, i, link)) {
+            if let Err(e) = split_chunk(old, new, lo, hi, link) {
                 split.fail(e);
             }
             split.pending.fetch_sub(1, Ordering::AcqRel);
@@ -110,7 +138,7 @@ impl HashIndex {
         address: u64,
         hash: KeyHash,
         previous: u64,
-        link: &dyn Fn(u64) -> Link,
+        link: &dyn Chains,
     ) -> Result<()> {
         let Some(split) = self.split() else {
             return Ok(());
@@ -183,13 +211,46 @@ impl HashIndex {
     }
 }
 
+/// Splits old buckets `lo..hi` (pass 1), a group at a time: the group's records are
+/// prefetched before any of them is read.
+fn split_chunk(
+    old: &Generation,
+    new: &Generation,
+    lo: u64,
+    hi: u64,
+    link: &dyn Chains,
+) -> Result<()> {
+    if old.table_bits >= TAG_SPLIT_BITS {
+        return (lo..hi).try_for_each(|home| split_by_tags(old, new, home));
+    }
+    let mut group = lo;
+    while group < hi {
+        let end = (group + PREFETCH_BUCKETS).min(hi);
+        for home in group..end {
+            for (_, bucket) in old.chain(home) {
+                for word in &bucket.entries {
+                    let e = HashEntry::from_raw(word.load(Ordering::Relaxed));
+                    if !e.is_empty() && e.address() > TEMP_INVALID_ADDRESS {
+                        link.prefetch(e.address());
+                    }
+                }
+            }
+        }
+        for home in group..end {
+            split_bucket(old, new, home, link)?;
+        }
+        group = end;
+    }
+    Ok(())
+}
+
 /// Splits old bucket `home`'s chain (pass 1): places every entry whose record is in memory
 /// (or that points nowhere) and marks it.
 fn split_bucket(
     old: &Generation,
     new: &Generation,
     home: u64,
-    link: &dyn Fn(u64) -> Link,
+    link: &dyn Chains,
 ) -> Result<()> {
     for (_, bucket) in old.chain(home) {
         for word in &bucket.entries {
@@ -211,12 +272,33 @@ fn split_bucket(
     Ok(())
 }
 
+/// Splits old bucket `home`'s chain of a table of at least `2^TAG_SPLIT_BITS` buckets: each
+/// entry goes to the side its tag names (every key of its chain has that tag), whether its
+/// records are in memory or on disk. Marks every entry placed.
+fn split_by_tags(old: &Generation, new: &Generation, home: u64) -> Result<()> {
+    let n = old.buckets.len() as u64;
+    let bit = old.table_bits - TAG_SPLIT_BITS;
+    for (_, bucket) in old.chain(home) {
+        for word in &bucket.entries {
+            let raw = word.load(Ordering::Relaxed);
+            let e = HashEntry::from_raw(raw);
+            if e.is_empty() || e.is_tentative() || raw & RESERVED_BIT != 0 {
+                continue;
+            }
+            let side = (e.tag() as u64 >> bit) & 1;
+            new.append(home + side * n, HashEntry::new(e.address(), e.tag()))?;
+            word.store(raw | RESERVED_BIT, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
 /// `link(address)`, with the addresses that are never records answered here.
-fn read(address: u64, link: &dyn Fn(u64) -> Link) -> Link {
+fn read(address: u64, link: &dyn Chains) -> Link {
     if address <= TEMP_INVALID_ADDRESS {
         Link::Gone
     } else {
-        link(address)
+        link.link(address)
     }
 }
 
@@ -229,7 +311,7 @@ fn place(
     e: HashEntry,
     hash: KeyHash,
     previous: u64,
-    link: &dyn Fn(u64) -> Link,
+    link: &dyn Chains,
 ) -> Result<()> {
     let n = old.buckets.len() as u64;
     let side = hash.raw() & n != 0;
@@ -247,7 +329,7 @@ fn place(
 
 /// Walks a chain back from `p` for the first record whose key is not on `side` (or the first
 /// the walk cannot read); `None` if the chain ends first.
-fn other_side_start(mut p: u64, side: bool, n: u64, link: &dyn Fn(u64) -> Link) -> Option<u64> {
+fn other_side_start(mut p: u64, side: bool, n: u64, link: &dyn Chains) -> Option<u64> {
     loop {
         match read(p, link) {
             Link::Gone => return None,

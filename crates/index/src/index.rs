@@ -10,8 +10,9 @@ use crate::hash::KeyHash;
 use crate::overflow::OverflowAllocator;
 use crate::sync::{Arc, AtomicPtr, AtomicU64, Mutex, Ordering, lock};
 
-/// The largest accepted `table_bits` (`2^32` buckets, 256 GiB).
-pub const MAX_TABLE_BITS: u32 = 32;
+/// The largest accepted `table_bits` (`2^30` buckets, 64 GiB): past it the bucket would need
+/// more tag bits than there are (see [`KeyHash`]).
+pub const MAX_TABLE_BITS: u32 = 30;
 /// The largest accepted number of overflow buckets (`2^30`, 64 GiB).
 pub const MAX_OVERFLOW_BUCKETS: u64 = 1 << 30;
 
@@ -365,6 +366,15 @@ impl HashIndex {
             });
         }
         Ok(())
+    }
+
+    /// Whether the next growth reads records: a table of fewer than `2^16` buckets splits by
+    /// hash bits only the keys hold, so the caller must give [`HashIndex::help_grow`] a
+    /// [`crate::Chains`] that reads the log, and [`HashIndex::place_scanned`] the records on
+    /// disk. From `2^16` buckets on, the entries' tags decide (see [`KeyHash`]): no record
+    /// is read and no scan is needed.
+    pub fn growth_reads_log(&self) -> bool {
+        self.current().table_bits < crate::grow::TAG_SPLIT_BITS
     }
 
     /// Starts doubling the index: builds the next generation, empty, beside the current one,

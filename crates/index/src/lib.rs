@@ -108,7 +108,7 @@ pub use entry::{
     SlotLocation, TAG_BITS, TEMP_INVALID_ADDRESS,
 };
 pub use error::{IndexError, Result};
-pub use grow::{Growth, Link};
+pub use grow::{Chains, Growth, Link};
 pub use hash::KeyHash;
 pub use index::{
     GROW_OVERFLOW_FRACTION, HashIndex, IndexConfig, IndexStats, MAX_OVERFLOW_BUCKETS,

@@ -310,3 +310,35 @@ fn a_cancelled_growth_leaves_the_index_as_it_was() {
     assert_eq!(grow(&index, &log), 3);
     check_all(&index, &log, &newest);
 }
+
+#[test]
+fn tables_of_2_16_buckets_and_more_split_by_tags_alone() {
+    let index = HashIndex::new(IndexConfig::new(16, 1 << 20)).unwrap();
+    let mut log = Log::default();
+    let mut newest = HashMap::new();
+    for &h in &hashes(17, 300_000) {
+        newest.insert(h.raw(), upsert(&index, &mut log, h));
+    }
+    for &h in hashes(17, 300_000).iter().step_by(7) {
+        newest.insert(h.raw(), upsert(&index, &mut log, h));
+    }
+    // Every record "on disk": the split must not need a single one.
+    log.head = u64::MAX;
+    let reads = std::cell::Cell::new(0u64);
+    let link = |a| {
+        reads.set(reads.get() + 1);
+        log.link(a)
+    };
+    for bits in 16..19 {
+        assert!(!index.growth_reads_log());
+        let entries = index.stats().entries;
+        index.begin_grow().unwrap();
+        assert_eq!(index.help_grow(&link), Growth::Finishing);
+        assert_eq!(index.finish_grow().unwrap(), bits + 1);
+        assert_eq!(index.stats().entries, entries, "each entry on one side, exactly");
+        check_all(&index, &log, &newest);
+    }
+    assert_eq!(reads.get(), 0, "no record read");
+    // Below 2^16 buckets the split reads records.
+    assert!(HashIndex::new(IndexConfig::new(15, 16)).unwrap().growth_reads_log());
+}

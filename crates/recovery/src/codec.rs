@@ -21,8 +21,10 @@ use crate::validate::validate;
 /// The first eight bytes of every metadata file.
 pub const MAGIC: [u8; 8] = *b"FSTRCKPT";
 /// The format version this crate writes and reads. Version 2: records on the log device and
-/// in snapshots carry checksums, and the metadata names the log's segment size.
-pub const FORMAT_VERSION: u32 = 2;
+/// in snapshots carry checksums, and the metadata names the log's segment size. Version 3:
+/// bits 16..30 of a key's hash copy its tag, so index tables of more than 2^16 buckets place
+/// keys differently (and tables grow without reading records).
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes before the payload: magic, format version, payload length.
 pub const HEADER_BYTES: usize = 16;
 /// Bytes after the payload: the checksum.
