@@ -132,8 +132,8 @@ impl Config {
     }
 
     /// Whether sessions double the index by themselves when it fills (default: on). The
-    /// trigger: overflow buckets in use reach 1/8 of the main buckets
-    /// ([`faster_index::GROW_OVERFLOW_FRACTION`]), about five keys a bucket; sessions check
+    /// trigger: overflow buckets in use reach 1/16 of the main buckets
+    /// ([`faster_index::GROW_OVERFLOW_FRACTION`]), about four keys a bucket; sessions check
     /// it every [`crate::session::REFRESH_INTERVAL`] operations and start the growth in the
     /// background. [`crate::FasterKv::grow_index`] doubles on request either way.
     pub fn with_index_growth(mut self, on: bool) -> Self {

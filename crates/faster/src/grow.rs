@@ -47,9 +47,11 @@ pub struct GrowInfo {
     pub prepare: Duration,
     /// The split, from its start to the switch to the new table (sessions wait meanwhile).
     pub split: Duration,
-    /// The part of the split spent reading the on-disk log.
+    /// The part of the split spent reading the on-disk log (only a table under 2^16
+    /// buckets needs it; a larger one splits by its entries' tags).
     pub scan: Duration,
-    /// Records of the on-disk log read to place their index entries.
+    /// Records of the on-disk log read to place their index entries (0 from 2^16 buckets
+    /// on).
     pub scanned_records: u64,
 }
 

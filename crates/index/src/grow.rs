@@ -107,7 +107,7 @@ impl HashIndex {
         let Some(split) = self.split() else {
             return Growth::Idle;
         };
-        let (old, new) = (split.old(), split.new());
+        let (old, new) = (split.old(), split.target());
         let n = old.buckets.len() as u64;
         loop {
             let c = split.next_chunk.fetch_add(1, Ordering::AcqRel);
@@ -143,7 +143,7 @@ impl HashIndex {
         let Some(split) = self.split() else {
             return Ok(());
         };
-        let (old, new) = (split.old(), split.new());
+        let (old, new) = (split.old(), split.target());
         let home = old.home(hash);
         let tag = hash.tag();
         for (_, bucket) in old.chain(home) {
@@ -176,7 +176,7 @@ impl HashIndex {
         let Some(split) = self.split() else {
             return Err(IndexError::InvalidConfig("no growth is running".into()));
         };
-        let (old, new) = (split.old(), split.new());
+        let (old, new) = (split.old(), split.target());
         if split.pending.load(Ordering::Acquire) != 0 {
             return Err(IndexError::InvalidConfig(
                 "chunks are still being split".into(),
@@ -246,12 +246,7 @@ fn split_chunk(
 
 /// Splits old bucket `home`'s chain (pass 1): places every entry whose record is in memory
 /// (or that points nowhere) and marks it.
-fn split_bucket(
-    old: &Generation,
-    new: &Generation,
-    home: u64,
-    link: &dyn Chains,
-) -> Result<()> {
+fn split_bucket(old: &Generation, new: &Generation, home: u64, link: &dyn Chains) -> Result<()> {
     for (_, bucket) in old.chain(home) {
         for word in &bucket.entries {
             let raw = word.load(Ordering::Relaxed);

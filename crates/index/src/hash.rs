@@ -84,6 +84,10 @@ mod tests {
         for k in 16..30 {
             assert_eq!((h.raw() >> k) & 1, (h.tag() as u64 >> (k - 16)) & 1);
         }
-        assert_eq!(KeyHash::from_raw(h.raw()), h, "normalising twice changes nothing");
+        assert_eq!(
+            KeyHash::from_raw(h.raw()),
+            h,
+            "normalising twice changes nothing"
+        );
     }
 }

@@ -94,9 +94,9 @@ pub struct IndexStats {
 }
 
 /// The index grows when its overflow buckets in use reach `1 / GROW_OVERFLOW_FRACTION` of its
-/// main buckets ([`HashIndex::wants_growth`]): about five keys per bucket on average, with
-/// random hashes.
-pub const GROW_OVERFLOW_FRACTION: u64 = 8;
+/// main buckets ([`HashIndex::wants_growth`]): about four keys per bucket on average, with
+/// random hashes (a bucket holds seven), so a grown table holds two to four keys a bucket.
+pub const GROW_OVERFLOW_FRACTION: u64 = 16;
 
 /// The state of one growth (see the `grow` module). Each growth has its own, so a thread
 /// that still holds an old one can never claim a chunk of a later growth.
@@ -126,7 +126,7 @@ impl SplitState {
     }
 
     /// The generation the split fills.
-    pub(crate) fn new(&self) -> &Generation {
+    pub(crate) fn target(&self) -> &Generation {
         // SAFETY: as in `old`.
         unsafe { &*self.new.load(Ordering::Relaxed) }
     }
