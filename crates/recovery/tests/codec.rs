@@ -62,7 +62,7 @@ fn reasons_are_precise() {
     let mut v = bytes.clone();
     v[8..12].copy_from_slice(&1u32.to_le_bytes());
     let r = reason(&v);
-    assert!(r.contains("version 1") && r.contains("version 2"), "{r}");
+    assert!(r.contains("version 1") && r.contains("version 3"), "{r}");
     // A version no build ever wrote: the header itself is damaged.
     let mut v = bytes.clone();
     v[8..12].copy_from_slice(&1_482_162_177u32.to_le_bytes());
