@@ -228,7 +228,9 @@ impl FasterKv {
     /// [`Error::CheckpointInProgress`] during a checkpoint, and [`Error::Index`]
     /// (`IndexError::MemoryLimit`) if the doubled table would pass the index's memory limit
     /// ([`crate::Config::with_index_memory_limit`]). The index also grows by itself as it
-    /// fills ([`crate::Config::with_index_growth`]).
+    /// fills ([`crate::Config::with_index_growth`]). Like every action of the state
+    /// machine, a growth ends in the next version ([`FasterKv::version`]): the versions of
+    /// later checkpoints skip one.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
