@@ -100,7 +100,7 @@ pub enum Growth {
 
 impl HashIndex {
     /// Splits chunks of a running growth until none is left to claim. Any thread the caller
-    /// has parked away from the index may help (see the [module docs](self)); `link` reads
+    /// has parked away from the index may help (see the crate docs on growth); `link` reads
     /// the log. Returns where the growth stands; a thread must not use the index until it
     /// reports [`Growth::Idle`].
     pub fn help_grow(&self, link: &dyn Chains) -> Growth {
