@@ -21,7 +21,7 @@
 //! [`HashIndex::begin_grow`]: faster_index::HashIndex::begin_grow
 
 use std::cell::RefCell;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,29 +31,8 @@ use faster_hlog::{Address, Hlog};
 use faster_index::{Growth, IndexError, KeyHash, Link};
 
 use crate::error::{Error, Result};
+use crate::growing::GrowInfo;
 use crate::shared::{Inner, lock};
-
-/// A finished index growth.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GrowInfo {
-    /// `k` before: the table had `2^k` buckets.
-    pub from_bits: u32,
-    /// `k` after.
-    pub to_bits: u32,
-    /// From the request to the switch to the new table.
-    pub duration: Duration,
-    /// From the request to the start of the split (GROW_PREPARE: waiting for every session
-    /// to stop between operations).
-    pub prepare: Duration,
-    /// The split, from its start to the switch to the new table (sessions wait meanwhile).
-    pub split: Duration,
-    /// The part of the split spent reading the on-disk log (only a table under 2^16
-    /// buckets needs it; a larger one splits by its entries' tags).
-    pub scan: Duration,
-    /// Records of the on-disk log read to place their index entries (0 from 2^16 buckets
-    /// on).
-    pub scanned_records: u64,
-}
 
 /// A running index growth ([`crate::FasterKv::grow_index`]), on its own thread.
 #[derive(Debug)]
@@ -74,40 +53,6 @@ impl GrowHandle {
     /// Whether the growth has ended ([`GrowHandle::wait`] will not block).
     pub fn is_finished(&self) -> bool {
         self.thread.is_finished()
-    }
-}
-
-/// Whether a growth runs, for the automatic trigger and for checkpoints that wait for it.
-#[derive(Debug, Default)]
-pub(crate) struct Growing {
-    running: Mutex<bool>,
-    ended: Condvar,
-    /// Growths completed (for stats and tests).
-    pub(crate) count: std::sync::atomic::AtomicU64,
-    /// What each completed growth did, oldest first.
-    pub(crate) history: Mutex<Vec<GrowInfo>>,
-}
-
-impl Growing {
-    /// Marks a growth running; `false` if one is already.
-    fn claim(&self) -> bool {
-        !std::mem::replace(&mut *lock(&self.running), true)
-    }
-
-    fn end(&self) {
-        *lock(&self.running) = false;
-        self.ended.notify_all();
-    }
-
-    /// Waits until no growth runs.
-    pub(crate) fn wait_idle(&self) {
-        let mut running = lock(&self.running);
-        while *running {
-            running = match self.ended.wait(running) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-        }
     }
 }
 

@@ -10,11 +10,36 @@ use crate::entry::{
 };
 use crate::error::Result;
 use crate::hash::KeyHash;
-use crate::index::IndexStats;
 use crate::overflow::OverflowAllocator;
 use crate::sync::AtomicU64;
 use crate::sync::{Ordering, Spin, fence};
 use crate::table::Table;
+
+/// Counts from a scan of the whole index (see [`crate::HashIndex::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Buckets in the main table (`2^k`).
+    pub table_buckets: u64,
+    /// Overflow buckets linked into chains.
+    pub overflow_buckets: u64,
+    /// Non-empty entries that are not tentative.
+    pub entries: u64,
+    /// Tentative entries (inserts in progress).
+    pub tentative_entries: u64,
+    /// Length in buckets of the longest chain (1 = no overflow).
+    pub max_chain: u64,
+    /// Bytes of bucket memory of the current generation: the main table and the overflow
+    /// chunks mapped so far.
+    pub memory_bytes: u64,
+}
+
+/// Tables of at least `2^TAG_SPLIT_BITS` buckets split by their entries' tags alone (see
+/// [`KeyHash`]): bit `k` of every hash is tag bit `k - 16`.
+pub(crate) const TAG_SPLIT_BITS: u32 = 16;
+
+/// Old buckets per chunk of a growth's split (FASTER's `kHashTableChunkSize`; one under
+/// loom).
+pub(crate) const SPLIT_CHUNK: u64 = if cfg!(loom) { 1 } else { 16384 };
 
 /// Which bucket of a generation: a main-table index or an overflow logical address.
 #[derive(Clone, Copy)]

@@ -36,17 +36,10 @@
 
 use crate::entry::{HashEntry, RESERVED_BIT, TEMP_INVALID_ADDRESS};
 use crate::error::{IndexError, Result};
-use crate::generation::Generation;
+use crate::generation::{Generation, SPLIT_CHUNK, TAG_SPLIT_BITS};
 use crate::hash::KeyHash;
 use crate::index::HashIndex;
 use crate::sync::Ordering;
-
-/// Tables of at least `2^TAG_SPLIT_BITS` buckets split by their entries' tags alone (see
-/// [`KeyHash`]): bit `k` of every hash is tag bit `k - 16`.
-pub(crate) const TAG_SPLIT_BITS: u32 = 16;
-
-/// Old buckets per chunk of the split (FASTER's `kHashTableChunkSize`; one under loom).
-pub(crate) const SPLIT_CHUNK: u64 = if cfg!(loom) { 1 } else { 16384 };
 
 /// What the log says about the record at an address, for the split (given by the caller,
 /// which knows the record format; the index does not).

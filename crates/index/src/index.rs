@@ -5,7 +5,7 @@
 use crate::bucket::{BUCKET_BYTES, HashBucket};
 use crate::entry::{EntrySlot, HashEntry};
 use crate::error::{IndexError, Result};
-use crate::generation::Generation;
+use crate::generation::{Generation, IndexStats, SPLIT_CHUNK, TAG_SPLIT_BITS};
 use crate::hash::KeyHash;
 use crate::overflow::OverflowAllocator;
 use crate::sync::{Arc, AtomicPtr, AtomicU64, Mutex, Ordering, lock};
@@ -73,24 +73,6 @@ impl IndexConfig {
         }
         Ok(())
     }
-}
-
-/// Counts from a scan of the whole index (see [`HashIndex::stats`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IndexStats {
-    /// Buckets in the main table (`2^k`).
-    pub table_buckets: u64,
-    /// Overflow buckets linked into chains.
-    pub overflow_buckets: u64,
-    /// Non-empty entries that are not tentative.
-    pub entries: u64,
-    /// Tentative entries (inserts in progress).
-    pub tentative_entries: u64,
-    /// Length in buckets of the longest chain (1 = no overflow).
-    pub max_chain: u64,
-    /// Bytes of bucket memory of the current generation: the main table and the overflow
-    /// chunks mapped so far.
-    pub memory_bytes: u64,
 }
 
 /// The index grows when its overflow buckets in use reach `1 / GROW_OVERFLOW_FRACTION` of its
@@ -374,7 +356,7 @@ impl HashIndex {
     /// disk. From `2^16` buckets on, the entries' tags decide (see [`KeyHash`]): no record
     /// is read and no scan is needed.
     pub fn growth_reads_log(&self) -> bool {
-        self.current().table_bits < crate::grow::TAG_SPLIT_BITS
+        self.current().table_bits < TAG_SPLIT_BITS
     }
 
     /// Starts doubling the index: builds the next generation, empty, beside the current one,
@@ -398,7 +380,7 @@ impl HashIndex {
         let p: *mut Generation = &mut *new;
         let bits = new.table_bits;
         gens.push((new, false));
-        let chunks = (old.buckets.len() as u64).div_ceil(crate::grow::SPLIT_CHUNK);
+        let chunks = (old.buckets.len() as u64).div_ceil(SPLIT_CHUNK);
         *split = Some(Arc::new(SplitState {
             old: AtomicPtr::new(self.current.load(Ordering::Acquire)),
             new: AtomicPtr::new(p),

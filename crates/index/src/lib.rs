@@ -108,9 +108,9 @@ pub use entry::{
     SlotLocation, TAG_BITS, TEMP_INVALID_ADDRESS,
 };
 pub use error::{IndexError, Result};
+pub use generation::IndexStats;
 pub use grow::{Chains, Growth, Link};
 pub use hash::KeyHash;
 pub use index::{
-    GROW_OVERFLOW_FRACTION, HashIndex, IndexConfig, IndexStats, MAX_OVERFLOW_BUCKETS,
-    MAX_TABLE_BITS,
+    GROW_OVERFLOW_FRACTION, HashIndex, IndexConfig, MAX_OVERFLOW_BUCKETS, MAX_TABLE_BITS,
 };
