@@ -2,7 +2,6 @@
 //! the options a caller picks, and the handle it waits on.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use faster_cpr::{Action, CheckpointHooks, SessionCut};
@@ -11,6 +10,7 @@ use faster_recovery::{
     CheckpointKind, CheckpointMeta, CheckpointToken, IndexPart, LogMode, SessionRecord,
 };
 
+use crate::background::Background;
 use crate::error::{Error, Result};
 use crate::session_id::SessionId;
 use crate::shared::Inner;
@@ -89,22 +89,19 @@ pub struct CheckpointInfo {
 /// keep working.
 #[derive(Debug)]
 pub struct CheckpointHandle {
-    thread: JoinHandle<Result<CheckpointInfo>>,
+    task: Background<CheckpointInfo>,
 }
 
 impl CheckpointHandle {
     /// Waits for the checkpoint to end: its info, or why it failed
     /// ([`Error::CheckpointTimeout`], [`Error::CheckpointFailed`]).
     pub fn wait(self) -> Result<CheckpointInfo> {
-        match self.thread.join() {
-            Ok(r) => r,
-            Err(_) => Err(Error::CheckpointPanicked),
-        }
+        self.task.wait(Error::CheckpointPanicked)
     }
 
     /// Whether the checkpoint has ended ([`CheckpointHandle::wait`] will not block).
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        self.task.is_finished()
     }
 }
 
@@ -123,15 +120,12 @@ pub(crate) fn start(inner: Arc<Inner>, options: CheckpointOptions) -> Result<Che
     // Claim the state machine on the caller's thread, so that a second request fails at
     // once with `CheckpointInProgress`; the checkpoint itself runs on its own thread.
     let started = inner.cpr.begin::<Error>(action).map_err(Error::from_cpr)?;
-    let thread = std::thread::Builder::new()
-        .name("faster-checkpoint".into())
-        .spawn(move || run(&inner, action, options, started))
-        .map_err(|source| Error::Io {
-            what: "starting the checkpoint thread",
-            path: Default::default(),
-            source,
-        })?;
-    Ok(CheckpointHandle { thread })
+    let task = Background::spawn(
+        "faster-checkpoint",
+        "starting the checkpoint thread",
+        move || run(&inner, action, options, started),
+    )?;
+    Ok(CheckpointHandle { task })
 }
 
 fn run(

@@ -22,7 +22,6 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use faster_cpr::{Action, GrowHooks};
@@ -30,6 +29,7 @@ use faster_epoch::{Guard, Participant};
 use faster_hlog::{Address, Hlog};
 use faster_index::{Growth, IndexError, KeyHash, Link};
 
+use crate::background::Background;
 use crate::error::{Error, Result};
 use crate::growing::GrowInfo;
 use crate::shared::{Inner, lock};
@@ -37,26 +37,26 @@ use crate::shared::{Inner, lock};
 /// A running index growth ([`crate::FasterKv::grow_index`]), on its own thread.
 #[derive(Debug)]
 pub struct GrowHandle {
-    thread: JoinHandle<Result<GrowInfo>>,
+    task: Background<GrowInfo>,
 }
 
 impl GrowHandle {
     /// Waits for the growth to end: what it did, or why it failed (the index then keeps its
     /// table, and the store goes on).
     pub fn wait(self) -> Result<GrowInfo> {
-        match self.thread.join() {
-            Ok(r) => r,
-            Err(_) => Err(Error::GrowthPanicked),
-        }
+        self.task.wait(Error::GrowthPanicked)
     }
 
     /// Whether the growth has ended ([`GrowHandle::wait`] will not block).
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        self.task.is_finished()
     }
 }
 
-/// Starts doubling the index on a thread of its own.
+/// Starts doubling the index on a thread of its own. The thread is started first and makes
+/// the claims itself (the index's new table, then the state machine), reporting back before
+/// this returns: so a thread that cannot be started has claimed nothing, and a claim
+/// refused is this call's error.
 pub(crate) fn start(inner: Arc<Inner>) -> Result<GrowHandle> {
     if inner.is_closed() {
         return Err(Error::Closed);
@@ -64,41 +64,58 @@ pub(crate) fn start(inner: Arc<Inner>) -> Result<GrowHandle> {
     if !inner.growing.claim() {
         return Err(Error::GrowthInProgress);
     }
-    let claimed = (|| {
-        let from_bits = inner.index.table_bits();
-        inner.index.begin_grow().map_err(|e| match e {
-            IndexError::InvalidConfig(_) if inner.index.is_growing() => Error::GrowthInProgress,
-            e => Error::Index(e),
-        })?;
-        match inner.cpr.begin::<Error>(Action::Grow) {
-            Ok(started) => Ok((started, from_bits)),
-            Err(e) => {
-                inner.index.cancel_grow();
-                Err(Error::from_cpr(e))
-            }
-        }
-    })();
-    let (started, from_bits) = match claimed {
-        Ok(c) => c,
+    let (claimed_tx, claimed_rx) = std::sync::mpsc::sync_channel(1);
+    let task_inner = inner.clone();
+    let task = Background::spawn(
+        "faster-grow",
+        "starting the index growth thread",
+        move || {
+            let inner = task_inner;
+            let at = Instant::now();
+            let r = match claim(&inner) {
+                Ok((started, from_bits)) => {
+                    let _ = claimed_tx.send(Ok(()));
+                    run(&inner, started, from_bits, at)
+                }
+                Err(e) => {
+                    let _ = claimed_tx.send(Err(e));
+                    Err(Error::GrowthInProgress)
+                }
+            };
+            inner.growing.end();
+            r
+        },
+    );
+    let task = match task {
+        Ok(task) => task,
         Err(e) => {
             inner.growing.end();
             return Err(e);
         }
     };
-    let at = Instant::now();
-    let thread = std::thread::Builder::new()
-        .name("faster-grow".into())
-        .spawn(move || {
-            let r = run(&inner, started, from_bits, at);
-            inner.growing.end();
-            r
-        })
-        .map_err(|source| Error::Io {
-            what: "starting the index growth thread",
-            path: Default::default(),
-            source,
-        })?;
-    Ok(GrowHandle { thread })
+    match claimed_rx.recv() {
+        Ok(Ok(())) => Ok(GrowHandle { task }),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::GrowthPanicked),
+    }
+}
+
+/// The growth's claims: the doubled table in the index, then the state machine
+/// (GROW_PREPARE), whose `Started` the driver takes to the end. Undoes the first if the
+/// second is refused.
+fn claim(inner: &Inner) -> Result<(faster_cpr::Started, u32)> {
+    let from_bits = inner.index.table_bits();
+    inner.index.begin_grow().map_err(|e| match e {
+        IndexError::InvalidConfig(_) if inner.index.is_growing() => Error::GrowthInProgress,
+        e => Error::Index(e),
+    })?;
+    match inner.cpr.begin::<Error>(Action::Grow) {
+        Ok(started) => Ok((started, from_bits)),
+        Err(e) => {
+            inner.index.cancel_grow();
+            Err(Error::from_cpr(e))
+        }
+    }
 }
 
 /// Starts a growth if the index wants one and nothing else runs (called by sessions now

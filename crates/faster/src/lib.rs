@@ -159,6 +159,7 @@
 
 #![forbid(unsafe_code)]
 
+mod background;
 mod checkpoint;
 mod config;
 mod error;

@@ -50,13 +50,7 @@ impl Hlog {
         done: impl FnOnce(Result<DiskRecord>) + Send + 'static,
     ) -> Result<()> {
         let s = &self.shared;
-        let a = addr.raw();
-        if a < s.begin.load(Ordering::Acquire) || a % 8 != 0 {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "below the begin address or misaligned",
-            });
-        }
+        let a = s.readable(addr)?;
         if a >= s.flushed_until.load(Ordering::Acquire) {
             return Err(HlogError::AddressOutOfRange {
                 address: addr,

@@ -466,13 +466,7 @@ impl Hlog {
         addr: Address,
     ) -> Result<Option<RecordRef<'a>>> {
         let s = &self.shared;
-        let a = addr.raw();
-        if a < s.begin.load(Ordering::Acquire) || a % 8 != 0 {
-            return Err(HlogError::AddressOutOfRange {
-                address: addr,
-                reason: "below the begin address or misaligned",
-            });
-        }
+        let a = s.readable(addr)?;
         // One load of the head decides: a second load (in `words_at`) could see a head
         // shift that happened in between and turn "not in memory" into an error.
         let head = s.head.load(Ordering::Acquire);
@@ -592,6 +586,20 @@ impl Shared {
 
     pub(crate) fn head(&self) -> u64 {
         self.head.load(Ordering::Acquire)
+    }
+
+    /// The raw address of `addr` if a record may start there: at or above the begin address
+    /// and 8-byte aligned (the check of [`Hlog::get`] and [`Hlog::read_async`]).
+    #[inline]
+    pub(crate) fn readable(&self, addr: Address) -> Result<u64> {
+        let a = addr.raw();
+        if a < self.begin.load(Ordering::Acquire) || a % 8 != 0 {
+            return Err(HlogError::AddressOutOfRange {
+                address: addr,
+                reason: "below the begin address or misaligned",
+            });
+        }
+        Ok(a)
     }
 
     pub(crate) fn safe_read_only(&self) -> u64 {

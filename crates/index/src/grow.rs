@@ -178,15 +178,10 @@ impl HashIndex {
         let n = old.buckets.len() as u64;
         if !split.failed() {
             for home in 0..n {
-                let r = old.chain(home).try_for_each(|(_, bucket)| {
-                    bucket.entries.iter().try_for_each(|word| {
-                        let e = HashEntry::from_raw(word.load(Ordering::Relaxed));
-                        if e.is_empty() || e.is_tentative() || e.raw() & RESERVED_BIT != 0 {
-                            return Ok(());
-                        }
-                        new.append(home, e)?;
-                        new.append(home + n, e)
-                    })
+                let r = for_each_unplaced(old, home, |e| {
+                    new.append(home, e)?;
+                    new.append(home + n, e)?;
+                    Ok(true)
                 });
                 if let Err(e) = r {
                     split.fail(e);
@@ -237,9 +232,13 @@ fn split_chunk(
     Ok(())
 }
 
-/// Splits old bucket `home`'s chain (pass 1): places every entry whose record is in memory
-/// (or that points nowhere) and marks it.
-fn split_bucket(old: &Generation, new: &Generation, home: u64, link: &dyn Chains) -> Result<()> {
+/// Calls `place(entry)` for every entry of old bucket `home`'s chain that is neither free,
+/// tentative nor placed already, and marks it placed when `place` says it did.
+fn for_each_unplaced(
+    old: &Generation,
+    home: u64,
+    mut place: impl FnMut(HashEntry) -> Result<bool>,
+) -> Result<()> {
     for (_, bucket) in old.chain(home) {
         for word in &bucket.entries {
             let raw = word.load(Ordering::Relaxed);
@@ -247,17 +246,25 @@ fn split_bucket(old: &Generation, new: &Generation, home: u64, link: &dyn Chains
             if e.is_empty() || e.is_tentative() || raw & RESERVED_BIT != 0 {
                 continue;
             }
-            match read(e.address(), link) {
-                Link::Unknown => continue,
-                Link::Gone => {}
-                Link::Record { hash, previous } => {
-                    place(old, new, home, e, hash, previous, link)?;
-                }
+            if place(e)? {
+                word.store(raw | RESERVED_BIT, Ordering::Relaxed);
             }
-            word.store(raw | RESERVED_BIT, Ordering::Relaxed);
         }
     }
     Ok(())
+}
+
+/// Splits old bucket `home`'s chain (pass 1): places every entry whose record is in memory
+/// (or that points nowhere) and marks it.
+fn split_bucket(old: &Generation, new: &Generation, home: u64, link: &dyn Chains) -> Result<()> {
+    for_each_unplaced(old, home, |e| match read(e.address(), link) {
+        Link::Unknown => Ok(false),
+        Link::Gone => Ok(true),
+        Link::Record { hash, previous } => {
+            place(old, new, home, e, hash, previous, link)?;
+            Ok(true)
+        }
+    })
 }
 
 /// Splits old bucket `home`'s chain of a table of at least `2^TAG_SPLIT_BITS` buckets: each
@@ -266,19 +273,11 @@ fn split_bucket(old: &Generation, new: &Generation, home: u64, link: &dyn Chains
 fn split_by_tags(old: &Generation, new: &Generation, home: u64) -> Result<()> {
     let n = old.buckets.len() as u64;
     let bit = old.table_bits - TAG_SPLIT_BITS;
-    for (_, bucket) in old.chain(home) {
-        for word in &bucket.entries {
-            let raw = word.load(Ordering::Relaxed);
-            let e = HashEntry::from_raw(raw);
-            if e.is_empty() || e.is_tentative() || raw & RESERVED_BIT != 0 {
-                continue;
-            }
-            let side = (e.tag() as u64 >> bit) & 1;
-            new.append(home + side * n, HashEntry::new(e.address(), e.tag()))?;
-            word.store(raw | RESERVED_BIT, Ordering::Relaxed);
-        }
-    }
-    Ok(())
+    for_each_unplaced(old, home, |e| {
+        let side = (e.tag() as u64 >> bit) & 1;
+        new.append(home + side * n, HashEntry::new(e.address(), e.tag()))?;
+        Ok(true)
+    })
 }
 
 /// `link(address)`, with the addresses that are never records answered here.
