@@ -54,10 +54,12 @@ impl GrowHandle {
 }
 
 /// Starts doubling the index on a thread of its own. The thread is started first and makes
-/// the claims itself (the index's new table, then the state machine), reporting back before
-/// this returns: so a thread that cannot be started has claimed nothing, and a claim
-/// refused is this call's error.
-pub(crate) fn start(inner: Arc<Inner>) -> Result<GrowHandle> {
+/// the claims itself (the index's new table, mapped and zeroed, then the state machine), so
+/// a thread that cannot be started has claimed nothing. With `report`, this waits until the
+/// claims are made and a claim refused is this call's error; without (the automatic trigger,
+/// on a session's thread, which must not wait for the table's memory), a refusal is only
+/// logged.
+pub(crate) fn start(inner: Arc<Inner>, report: bool) -> Result<GrowHandle> {
     if inner.is_closed() {
         return Err(Error::Closed);
     }
@@ -93,6 +95,9 @@ pub(crate) fn start(inner: Arc<Inner>) -> Result<GrowHandle> {
             return Err(e);
         }
     };
+    if !report {
+        return Ok(GrowHandle { task });
+    }
     match claimed_rx.recv() {
         Ok(Ok(())) => Ok(GrowHandle { task }),
         Ok(Err(e)) => Err(e),
@@ -126,7 +131,7 @@ pub(crate) fn maybe_start(inner: &Arc<Inner>) {
         && inner.cpr.state().phase == faster_cpr::Phase::Rest
         && inner.index.wants_growth()
     {
-        match start(inner.clone()) {
+        match start(inner.clone(), false) {
             Ok(handle) => drop(handle),
             Err(e) => log::debug!("automatic index growth not started: {e}"),
         }

@@ -176,7 +176,8 @@ impl HashIndex {
             ));
         }
         let n = old.buckets.len() as u64;
-        if !split.failed() {
+        // A split by tags placed every entry in pass 1 (and marked none).
+        if !split.failed() && old.table_bits < TAG_SPLIT_BITS {
             for home in 0..n {
                 let r = for_each_unplaced(old, home, |e| {
                     new.append(home, e)?;
@@ -233,7 +234,7 @@ fn split_chunk(
 }
 
 /// Calls `place(entry)` for every entry of old bucket `home`'s chain that is neither free,
-/// tentative nor placed already, and marks it placed when `place` says it did.
+/// tentative nor marked placed, and marks it when `place` returns `true`.
 fn for_each_unplaced(
     old: &Generation,
     home: u64,
@@ -269,14 +270,15 @@ fn split_bucket(old: &Generation, new: &Generation, home: u64, link: &dyn Chains
 
 /// Splits old bucket `home`'s chain of a table of at least `2^TAG_SPLIT_BITS` buckets: each
 /// entry goes to the side its tag names (every key of its chain has that tag), whether its
-/// records are in memory or on disk. Marks every entry placed.
+/// records are in memory or on disk. Every entry is placed here, so none is marked and no
+/// later pass looks at this table again: it is read once.
 fn split_by_tags(old: &Generation, new: &Generation, home: u64) -> Result<()> {
     let n = old.buckets.len() as u64;
     let bit = old.table_bits - TAG_SPLIT_BITS;
     for_each_unplaced(old, home, |e| {
         let side = (e.tag() as u64 >> bit) & 1;
         new.append(home + side * n, HashEntry::new(e.address(), e.tag()))?;
-        Ok(true)
+        Ok(false)
     })
 }
 

@@ -360,7 +360,7 @@ impl HashIndex {
     }
 
     /// Starts doubling the index: builds the next generation, empty, beside the current one,
-    /// which stays in use. The caller must then keep every other thread away from the index
+    /// which stays in use (its memory is mapped and zeroed here, before the split). The caller must then keep every other thread away from the index
     /// until the growth ends, and have threads split it ([`HashIndex::help_grow`]), then
     /// finish it ([`HashIndex::finish_grow`]); or call [`HashIndex::cancel_grow`] before any
     /// split. Returns the new `table_bits`. Fails if a growth runs, at [`MAX_TABLE_BITS`],
@@ -369,6 +369,9 @@ impl HashIndex {
         self.growth_check()?;
         let old = self.current();
         let new = Generation::new(old.table_bits + 1, self.overflow_capacity)?;
+        // The kernel zeroes the new table now, while the index is still in use, instead of
+        // during the split (where the first write to each page faulted).
+        new.buckets.prefault();
         let mut gens = lock(&self.generations);
         let mut split = lock(&self.split);
         if split.is_some() {

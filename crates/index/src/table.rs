@@ -38,6 +38,17 @@ impl Table {
         })
     }
 
+    /// Touches every page of the buckets with a store (of the value they hold, zero), so that
+    /// the kernel maps and zeroes them now rather than on the first write of whoever fills
+    /// the table. A growth does this before sessions stop for its split.
+    pub(crate) fn prefault(&self) {
+        // One bucket a 4 KiB page (a huge page then counts once per 4 KiB: cheap after the
+        // first).
+        for bucket in self.iter().step_by(4096 / crate::bucket::BUCKET_BYTES) {
+            bucket.overflow.store(0, crate::sync::Ordering::Relaxed);
+        }
+    }
+
     /// Returns the buckets' memory to the operating system; they read as empty afterwards
     /// (the mapping stays, so references into it stay valid).
     pub(crate) fn release(&self) {
