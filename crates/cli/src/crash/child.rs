@@ -121,9 +121,12 @@ pub fn run(dir: &Path, options: &ChildOptions) -> ! {
                                 report(&format!("GROW {}", info.to_bits));
                                 break;
                             }
-                            // The checkpoint thread's turn: it ended no growth; try again
-                            // after it.
-                            Err(faster::Error::CheckpointInProgress { .. }) => {
+                            // A checkpoint's turn, or an automatic growth's: this one did
+                            // not start; try again after it.
+                            Err(
+                                faster::Error::CheckpointInProgress { .. }
+                                | faster::Error::GrowthInProgress,
+                            ) => {
                                 report(&format!("GROW {}", store.index().table_bits()));
                                 std::thread::sleep(Duration::from_millis(1));
                             }
