@@ -344,3 +344,27 @@ fn growth_does_not_wait_on_sessions_that_wait_on_the_log() {
     }
     assert_eq!(store.index().table_bits(), 8);
 }
+
+/// Dropping the last handle while a growth runs (here splitting its table) waits
+/// for the growth to give up and let go of the store, so the directory can be recovered at
+/// once (before, the growth's thread kept the store, and its lock, for a while longer:
+/// `Error::InUse`).
+#[test]
+fn the_directory_is_free_once_the_last_handle_drops_during_a_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || Config::new(dir.path()).with_table_bits(18);
+    let store = FasterKv::open(config().with_index_growth(false)).unwrap();
+    let mut s = store.start_session();
+    for i in 0..1000 {
+        s.upsert(&key(0, i), &value(i, 0)).unwrap();
+    }
+    store.checkpoint().unwrap().wait().unwrap();
+    drop(s);
+    let grow = store.grow_index().unwrap();
+    drop(store);
+    let (store, _) = FasterKv::recover(config()).unwrap();
+    let mut s = store.start_session();
+    assert_eq!(s.read(&key(0, 7)).unwrap(), Some(value(7, 0).to_vec()));
+    // The growth ended: done before the close, or given up because of it.
+    assert!(grow.is_finished());
+}

@@ -73,6 +73,7 @@ pub(crate) fn start(inner: Arc<Inner>, report: bool) -> Result<GrowHandle> {
         "starting the index growth thread",
         move || {
             let inner = task_inner;
+            let growing = inner.growing.clone();
             let at = Instant::now();
             let r = match claim(&inner) {
                 Ok((started, from_bits)) => {
@@ -80,11 +81,15 @@ pub(crate) fn start(inner: Arc<Inner>, report: bool) -> Result<GrowHandle> {
                     run(&inner, started, from_bits, at)
                 }
                 Err(e) => {
+                    log::debug!("index growth not started: {e}");
                     let _ = claimed_tx.send(Err(e));
                     Err(Error::GrowthInProgress)
                 }
             };
-            inner.growing.end();
+            // The store first, then the end of the growth: whoever waits for it may reopen
+            // the directory at once.
+            drop(inner);
+            growing.end();
             r
         },
     );
@@ -114,6 +119,10 @@ fn claim(inner: &Inner) -> Result<(faster_cpr::Started, u32)> {
         IndexError::InvalidConfig(_) if inner.index.is_growing() => Error::GrowthInProgress,
         e => Error::Index(e),
     })?;
+    if inner.is_closed() {
+        inner.index.cancel_grow();
+        return Err(Error::Closed);
+    }
     match inner.cpr.begin::<Error>(Action::Grow) {
         Ok(started) => Ok((started, from_bits)),
         Err(e) => {

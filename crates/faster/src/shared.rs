@@ -53,7 +53,7 @@ pub(crate) struct Inner {
     /// `None` for a device of the caller's or in memory.
     pub(crate) log_segment_size: Option<u64>,
     /// Whether an index growth runs (checkpoints wait for it).
-    pub(crate) growing: crate::growing::Growing,
+    pub(crate) growing: Arc<crate::growing::Growing>,
     /// Whether sessions start index growth by themselves ([`Config::with_index_growth`]).
     pub(crate) auto_grow: bool,
     /// The directory's lock, released when the store is freed.

@@ -284,6 +284,11 @@ impl Drop for FasterKv {
     fn drop(&mut self) {
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.close();
+            // A growth in flight holds the store: it gives up (or, past its split's start,
+            // finishes) now that the store is closed, and lets go of it before it ends, so
+            // the directory is free again once the last handle is gone (when no session
+            // lives on).
+            self.inner.growing.wait_idle();
         }
     }
 }
