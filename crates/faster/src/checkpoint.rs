@@ -378,9 +378,7 @@ impl CheckpointHooks for StoreHooks {
     }
 
     fn help(&mut self) -> bool {
-        let device = self.inner.hlog.device();
-        let _ = device.poll();
-        device.in_flight() > 0
+        self.inner.help_io()
     }
 
     /// A closed store never completes the operations a checkpoint may wait for.

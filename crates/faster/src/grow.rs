@@ -243,9 +243,7 @@ impl GrowHooks for Driver<'_> {
     }
 
     fn help(&mut self) -> bool {
-        let device = self.inner.hlog.device();
-        let _ = device.poll();
-        device.in_flight() > 0
+        self.inner.help_io()
     }
 
     fn cancelled(&mut self) -> bool {

@@ -82,6 +82,14 @@ impl Inner {
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
+
+    /// What a driver (checkpoint or growth) does while it waits for sessions: finish the log
+    /// device's completed I/O. Returns whether I/O is still in flight.
+    pub(crate) fn help_io(&self) -> bool {
+        let device = self.hlog.device();
+        let _ = device.poll();
+        device.in_flight() > 0
+    }
 }
 
 pub(crate) use faster_sync::lock_std as lock;
