@@ -9,9 +9,12 @@
 //!   cut (the serial of its last operation of version `v`, taken where it
 //!   crosses to `v + 1`), the [`Rules`] its operations follow in each phase,
 //!   and acknowledgement through `faster-epoch`'s phase-finished hook;
-//! * index growth ([`Action::Grow`], [`Cpr::finish_grow`] with [`GrowHooks`]): the same
-//!   state word, so a growth and a checkpoint never overlap; sessions stop using the index
-//!   between operations in GROW_PREPARE and help split it in GROW_IN_PROGRESS;
+//! * index growth ([`Action::Grow`]) and the shift of the log's begin address
+//!   ([`Action::Shift`]), driven by [`Cpr::finish_action`] with [`ActionHooks`]: the same
+//!   state word, so no two of a growth, a shift and a checkpoint overlap; sessions stop
+//!   using the index between operations in GROW_PREPARE and help split it in
+//!   GROW_IN_PROGRESS; they acknowledge SHIFT_PREPARE between operations once nothing of
+//!   theirs is pending;
 //! * the driver ([`Cpr::run`]): global transitions by compare-and-swap (only
 //!   the winner proceeds), the store's work in the phases it owns, through
 //!   [`CheckpointHooks`], WAIT_PENDING draining with a deadline, and the
@@ -44,17 +47,17 @@
 mod driver;
 mod error;
 pub mod fence;
-mod grow;
 mod machine;
 mod member;
 mod shared;
 pub mod state;
+mod store_action;
 use faster_sync as sync;
 
 pub use driver::{CheckpointDone, CheckpointHooks, Started};
 pub use error::CprError;
-pub use grow::GrowHooks;
 pub use machine::Cpr;
 pub use member::{MAX_SERIAL, Membership, Rules, SessionCut, SessionWork};
 pub use shared::PhaseObserver;
 pub use state::{Action, Phase, SystemState};
+pub use store_action::ActionHooks;

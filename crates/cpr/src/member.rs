@@ -346,7 +346,7 @@ impl Shared {
         if !global.phase.needs_ack() || st.acked >= global.token() {
             return Ok(true);
         }
-        if global.phase == Phase::WaitPending && work.pending_up_to(global.version) > 0 {
+        if global.phase.waits_for_pending() && work.pending_up_to(global.version) > 0 {
             return Ok(false);
         }
         st.acked = global.token();

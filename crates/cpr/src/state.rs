@@ -32,10 +32,17 @@ pub enum Phase {
     /// Index growth: the index is split into its doubled table; sessions help, and use
     /// the index again only once the split is over.
     GrowInProgress = 9,
+    /// Moving the log's begin address: every session learns that the begin is about to
+    /// move (acknowledged between operations, once it has nothing pending), so that no
+    /// operation that started before the shift is still running when it happens.
+    ShiftPrepare = 10,
+    /// Moving the log's begin address: the store shifts it and cleans the index of entries
+    /// below it; sessions work as usual.
+    ShiftInProgress = 11,
 }
 
 impl Phase {
-    const ALL: [Phase; 10] = [
+    const ALL: [Phase; 12] = [
         Phase::Rest,
         Phase::PrepIndexChkpt,
         Phase::IndexChkpt,
@@ -46,6 +53,8 @@ impl Phase {
         Phase::PersistenceCallback,
         Phase::GrowPrepare,
         Phase::GrowInProgress,
+        Phase::ShiftPrepare,
+        Phase::ShiftInProgress,
     ];
 
     fn from_u8(v: u8) -> Phase {
@@ -68,7 +77,14 @@ impl Phase {
                 | Phase::InProgress
                 | Phase::WaitPending
                 | Phase::GrowPrepare
+                | Phase::ShiftPrepare
         )
+    }
+
+    /// Whether a session acknowledges this phase only once it has no operations pending
+    /// of the phase's version (WAIT_PENDING, SHIFT_PREPARE).
+    pub fn waits_for_pending(self) -> bool {
+        matches!(self, Phase::WaitPending | Phase::ShiftPrepare)
     }
 
     /// The phase's name as FASTER spells it.
@@ -84,6 +100,8 @@ impl Phase {
             Phase::PersistenceCallback => "PERSISTENCE_CALLBACK",
             Phase::GrowPrepare => "GROW_PREPARE",
             Phase::GrowInProgress => "GROW_IN_PROGRESS",
+            Phase::ShiftPrepare => "SHIFT_PREPARE",
+            Phase::ShiftInProgress => "SHIFT_IN_PROGRESS",
         }
     }
 }
@@ -112,6 +130,9 @@ pub enum Action {
     LogOnly = 3,
     /// Index growth, no checkpoint: GROW_PREPARE, GROW_IN_PROGRESS.
     Grow = 4,
+    /// A shift of the log's begin address (after a compaction), no checkpoint:
+    /// SHIFT_PREPARE, SHIFT_IN_PROGRESS.
+    Shift = 5,
 }
 
 impl Action {
@@ -121,6 +142,7 @@ impl Action {
             2 => Action::IndexOnly,
             3 => Action::LogOnly,
             4 => Action::Grow,
+            5 => Action::Shift,
             _ => Action::None,
         }
     }
@@ -132,6 +154,7 @@ impl Action {
             Action::Full | Action::IndexOnly => Phase::PrepIndexChkpt,
             Action::LogOnly => Phase::Prepare,
             Action::Grow => Phase::GrowPrepare,
+            Action::Shift => Phase::ShiftPrepare,
         }
     }
 
@@ -225,7 +248,11 @@ impl SystemState {
             (_, PersistenceCallback) => return SystemState::rest(self.version + 1),
             (_, GrowPrepare) => GrowInProgress,
             (_, GrowInProgress) => return SystemState::rest(self.version + 1),
-            (Action::LogOnly | Action::Grow, PrepIndexChkpt | IndexChkpt) => Prepare,
+            (_, ShiftPrepare) => ShiftInProgress,
+            (_, ShiftInProgress) => return SystemState::rest(self.version + 1),
+            (Action::LogOnly | Action::Grow | Action::Shift, PrepIndexChkpt | IndexChkpt) => {
+                Prepare
+            }
         };
         SystemState { phase, ..self }
     }
@@ -262,6 +289,7 @@ mod tests {
             Action::IndexOnly,
             Action::LogOnly,
             Action::Grow,
+            Action::Shift,
         ] {
             for phase in Phase::ALL {
                 for version in [0, 1, 7, VERSION_MASK] {
@@ -325,6 +353,11 @@ mod tests {
         assert_eq!(phases(Action::Grow), [GrowPrepare, GrowInProgress, Rest]);
         assert_eq!(run(Action::Full, 3).last().unwrap().version, 4);
         assert_eq!(run(Action::Grow, 3).last().unwrap().version, 4);
+        assert_eq!(
+            phases(Action::Shift),
+            [ShiftPrepare, ShiftInProgress, Rest]
+        );
+        assert_eq!(run(Action::Shift, 3).last().unwrap().version, 4);
     }
 
     #[test]
@@ -333,7 +366,8 @@ mod tests {
         all.extend(run(Action::IndexOnly, 2));
         all.extend(run(Action::LogOnly, 3));
         all.extend(run(Action::Grow, 4));
-        all.extend(run(Action::Full, 5));
+        all.extend(run(Action::Shift, 5));
+        all.extend(run(Action::Full, 6));
         let tokens: Vec<u64> = all
             .iter()
             .filter(|s| s.phase.needs_ack())

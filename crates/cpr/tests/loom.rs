@@ -497,9 +497,9 @@ struct Split {
     done: Arc<AtomicBool>,
 }
 
-impl faster_cpr::GrowHooks for Split {
+impl faster_cpr::ActionHooks for Split {
     type Error = Never;
-    fn split(&mut self) -> Result<bool, Never> {
+    fn work(&mut self) -> Result<bool, Never> {
         self.splitting.store(true, Ordering::SeqCst);
         thread::yield_now();
         self.splitting.store(false, Ordering::SeqCst);
@@ -551,7 +551,7 @@ fn no_operation_runs_while_a_growth_splits() {
         let driver = thread::spawn(move || {
             let started = cpr.begin::<Never>(Action::Grow).unwrap();
             let mut hooks = Split { splitting, done };
-            cpr.finish_grow(started, Duration::MAX, &mut hooks).unwrap();
+            cpr.finish_action(started, Duration::MAX, &mut hooks).unwrap();
             assert_eq!(cpr.state(), SystemState::rest(V + 1));
         });
         session.join().unwrap();

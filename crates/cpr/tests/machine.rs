@@ -442,9 +442,9 @@ struct GrowCounts {
     aborts: usize,
 }
 
-impl faster_cpr::GrowHooks for GrowCounts {
+impl faster_cpr::ActionHooks for GrowCounts {
     type Error = StoreFail;
-    fn split(&mut self) -> Result<bool, StoreFail> {
+    fn work(&mut self) -> Result<bool, StoreFail> {
         self.splits += 1;
         Ok(self.splits >= 2)
     }
@@ -482,7 +482,7 @@ fn growth_and_checkpoints_exclude_each_other() {
     assert!(!sim.m.exit(sim.serial, 0));
     let mut hooks = GrowCounts::default();
     let v = cpr
-        .finish_grow(grow, Duration::from_secs(10), &mut hooks)
+        .finish_action(grow, Duration::from_secs(10), &mut hooks)
         .unwrap();
     assert_eq!(v, 1);
     assert_eq!((hooks.splits, hooks.aborts), (2, 0));
@@ -519,7 +519,7 @@ fn a_busy_member_times_growth_out_in_grow_prepare() {
     assert!(sim.m.enter(sim.serial));
     let grow = cpr.begin::<StoreFail>(Action::Grow).unwrap();
     let mut hooks = GrowCounts::default();
-    let r = cpr.finish_grow(grow, Duration::from_millis(50), &mut hooks);
+    let r = cpr.finish_action(grow, Duration::from_millis(50), &mut hooks);
     assert!(
         matches!(r, Err(CprError::Timeout { phase: Phase::GrowPrepare, ref sessions, .. }) if sessions == &[1]),
         "{r:?}"

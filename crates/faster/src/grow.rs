@@ -1,4 +1,4 @@
-//! Index growth: the store's side of [`faster_cpr::GrowHooks`], the handle a caller waits on,
+//! Index growth: the store's side of [`faster_cpr::ActionHooks`], the handle a caller waits on,
 //! the automatic trigger, and what sessions do while the index doubles.
 //!
 //! The protocol (see `faster_index`'s `grow` module for the split and `faster_cpr`'s for the
@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use faster_cpr::{Action, GrowHooks};
+use faster_cpr::{Action, ActionHooks};
 use faster_epoch::{Guard, Participant};
 use faster_hlog::{Address, Hlog};
 use faster_index::{Growth, IndexError, KeyHash, Link};
@@ -163,7 +163,7 @@ fn run(
     };
     let result = inner
         .cpr
-        .finish_grow(started, inner.checkpoint_timeout, &mut hooks);
+        .finish_action(started, inner.checkpoint_timeout, &mut hooks);
     // Unprotected again before anything waits on the epoch.
     hooks.guard = None;
     result.map_err(Error::from_grow)?;
@@ -207,10 +207,10 @@ struct Driver<'a> {
     scanned: u64,
 }
 
-impl GrowHooks for Driver<'_> {
+impl ActionHooks for Driver<'_> {
     type Error = Error;
 
-    fn split(&mut self) -> Result<bool> {
+    fn work(&mut self) -> Result<bool> {
         let inner = self.inner;
         self.split_from.get_or_insert_with(Instant::now);
         let guard = match &mut self.guard {

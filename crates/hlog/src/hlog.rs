@@ -46,7 +46,12 @@ pub(crate) struct Shared {
     pub(crate) epoch: LightEpoch,
     /// Packed tail: page number in the high bits, offset in the low `offset_bits` bits.
     pub(crate) tail: CachePadded<AtomicU64>,
+    /// The logical begin address: records below it are gone for every reader that loads it
+    /// (see [`Hlog::shift_begin_address`]).
     pub(crate) begin: AtomicU64,
+    /// The physical begin: the device's bytes below it may be deleted; reads below it fail
+    /// (see [`Hlog::truncate_until`]). At or below `begin`.
+    pub(crate) truncated: AtomicU64,
     pub(crate) head: AtomicU64,
     pub(crate) safe_head: AtomicU64,
     pub(crate) read_only: AtomicU64,
@@ -109,6 +114,7 @@ impl Hlog {
             epoch,
             tail: CachePadded::new(AtomicU64::new(first)),
             begin: AtomicU64::new(first),
+            truncated: AtomicU64::new(first),
             head: AtomicU64::new(0),
             safe_head: AtomicU64::new(0),
             read_only: AtomicU64::new(0),
@@ -154,6 +160,7 @@ impl Hlog {
         }
         s.tail.store(page << s.offset_bits, Ordering::Release);
         s.begin.store(begin, Ordering::Release);
+        s.truncated.store(begin, Ordering::Release);
         for w in [
             &s.head,
             &s.safe_head,
@@ -445,7 +452,7 @@ impl Hlog {
 
     /// The record at `addr` if it is in memory: `Ok(None)` if `addr` is below the head (read
     /// it with [`Hlog::read_async`]), [`HlogError::AddressOutOfRange`] if it is below the
-    /// begin address or misaligned, a format error if the bytes there are not a record. The
+    /// truncation point ([`Hlog::truncated_address`]) or misaligned, a format error if the bytes there are not a record. The
     /// borrow is tied to `guard`, which cannot refresh while it lives.
     ///
     /// `addr` must be the address of a completely written record (one published by its
@@ -588,15 +595,18 @@ impl Shared {
         self.head.load(Ordering::Acquire)
     }
 
-    /// The raw address of `addr` if a record may start there: at or above the begin address
-    /// and 8-byte aligned (the check of [`Hlog::get`] and [`Hlog::read_async`]).
+    /// The raw address of `addr` if a record may start there: at or above the truncation
+    /// point and 8-byte aligned (the check of [`Hlog::get`] and [`Hlog::read_async`]). A
+    /// record below the (logical) begin address but above the truncation point is still
+    /// readable: an operation that loaded the begin address before a shift may finish its
+    /// walk there (see [`Hlog::shift_begin_address`]).
     #[inline]
     pub(crate) fn readable(&self, addr: Address) -> Result<u64> {
         let a = addr.raw();
-        if a < self.begin.load(Ordering::Acquire) || a % 8 != 0 {
+        if a < self.truncated.load(Ordering::Acquire) || a % 8 != 0 {
             return Err(HlogError::AddressOutOfRange {
                 address: addr,
-                reason: "below the begin address or misaligned",
+                reason: "below the log's truncation point or misaligned",
             });
         }
         Ok(a)

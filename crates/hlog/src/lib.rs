@@ -130,6 +130,7 @@ pub mod record;
 mod reopen;
 mod scan;
 mod snapshot;
+mod space;
 // The atomics of the log's *control* words (the packed tail, the region boundaries, the
 // failure flags) switch to loom under `--cfg loom`, so `tests/loom.rs` model-checks the real
 // page-turn protocol. Frame memory and record words stay `std` atomics even then: every loom

@@ -306,6 +306,22 @@ impl HashIndex {
         self.current().for_each_entry(f)
     }
 
+    /// Frees every entry that points below `floor` (the log's begin address after a shift:
+    /// such an entry means "no record" anyway) and returns how many it freed. Runs while
+    /// other threads use the index: an entry is freed by a compare-and-swap from the value
+    /// seen, so one that a writer moved on meanwhile stays. Tentative entries, and entries
+    /// whose owner has not installed a record yet, are left alone. Must not run during a
+    /// growth (the store's state machine excludes it).
+    pub fn clean_below(&self, floor: u64) -> u64 {
+        let mut freed = 0;
+        self.current().for_each_entry(|_, slot, e| {
+            if crate::conditional::is_below(e, floor) && slot.delete(e).is_ok() {
+                freed += 1;
+            }
+        });
+        freed
+    }
+
     /// Scans the whole index and counts buckets and entries.
     pub fn stats(&self) -> IndexStats {
         self.current().stats()

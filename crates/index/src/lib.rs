@@ -26,6 +26,10 @@
 //! * The overflow-bucket allocator ([`overflow`]): chunks that double in size, mapped on
 //!   demand (the capacity is a limit, not a reservation), buckets that never move, a
 //!   lock-free free list for buckets that lost a race.
+//! * Compaction's half (the `conditional` module): [`replace_unless_changed`], the
+//!   compare-and-swap from the entry a decision was made on, so that a compaction's copy
+//!   never hides a newer write; [`HashIndex::clean_below`] frees entries below the log's
+//!   begin address.
 //! * [`HashIndex::checkpoint`] and [`HashIndex::recover`] with their metadata
 //!   [`IndexCheckpointInfo`] (format and fuzzy semantics in [`checkpoint`]).
 //! * [`IndexError`] and its [`Result`] alias.
@@ -92,6 +96,7 @@
 pub mod bucket;
 pub mod checkpoint;
 mod checkpoint_writer;
+mod conditional;
 pub mod entry;
 mod error;
 mod generation;
@@ -103,6 +108,7 @@ use faster_sync as sync;
 mod table;
 
 pub use checkpoint::IndexCheckpointInfo;
+pub use conditional::replace_unless_changed;
 pub use entry::{
     ADDRESS_BITS, ADDRESS_MASK, EntrySlot, HashEntry, INVALID_ADDRESS, READ_CACHE_BIT,
     SlotLocation, TAG_BITS, TEMP_INVALID_ADDRESS,

@@ -228,3 +228,108 @@ fn loom_split_and_help_keep_every_key() {
         assert_eq!(seen.len(), 4);
     });
 }
+
+/// A record of the compaction model's fake log: its previous address, whether it is the
+/// user's write (else the original or the compaction's copy), and its invalid mark.
+#[derive(Clone, Copy)]
+struct Rec {
+    previous: u64,
+    user: bool,
+    invalid: bool,
+}
+
+/// The fake log of the compaction model: record `i` at address `64 + 8 i`, appended under a
+/// lock (the real log's tail is a `fetch_add`; the model is about the index entry).
+struct FakeLog(loom::sync::Mutex<Vec<Rec>>);
+
+impl FakeLog {
+    fn append(&self, rec: Rec) -> u64 {
+        let mut log = self.0.lock().unwrap();
+        log.push(rec);
+        64 + 8 * (log.len() as u64 - 1)
+    }
+
+    fn at(&self, a: u64) -> Rec {
+        self.0.lock().unwrap()[((a - 64) / 8) as usize]
+    }
+
+    fn invalidate(&self, a: u64) {
+        self.0.lock().unwrap()[((a - 64) / 8) as usize].invalid = true;
+    }
+
+    /// The newest valid record of the one key on the chain from `a` (0: none).
+    fn newest(&self, mut a: u64) -> u64 {
+        while a >= 64 {
+            let r = self.at(a);
+            if !r.invalid {
+                return a;
+            }
+            a = r.previous;
+        }
+        0
+    }
+}
+
+/// Compaction's conditional insert against a user's upsert of the same key, on the real
+/// `replace_unless_changed` and `compare_exchange_address`: the key's original record is at
+/// 64; the compactor copies it to the tail only while it is still the key's newest record
+/// (deciding from the entry it loaded and swapping from that entry), the upserter appends
+/// its record on top of whatever entry it loaded and retries a lost swap. In every
+/// interleaving the key's newest valid record, from the index, is the user's write: the
+/// copy never hides it. Swapping from a freshly loaded entry instead of the one the
+/// decision was made on fails the model (the copy lands on top of the upsert).
+#[test]
+fn loom_compaction_copy_never_hides_an_upsert() {
+    loom::model(|| {
+        let index = Arc::new(HashIndex::new(IndexConfig::new(0, 0)).unwrap());
+        let hash = KeyHash::from_raw(7 << 48);
+        let log = std::sync::Arc::new(FakeLog(loom::sync::Mutex::new(Vec::new())));
+        let original = log.append(Rec {
+            previous: 0,
+            user: false,
+            invalid: false,
+        });
+        let (slot, e) = index.find_or_create_entry(hash).unwrap();
+        slot.compare_exchange_address(e, original).unwrap();
+
+        let l = log.clone();
+        let compactor = spawn(&index, move |index| {
+            let (slot, _) = index.find_entry(hash).unwrap();
+            faster_index::replace_unless_changed(
+                &slot,
+                |e: HashEntry| {
+                    if l.newest(e.address()) != original {
+                        return Ok::<_, ()>(None);
+                    }
+                    Ok(Some(l.append(Rec {
+                        previous: e.address(),
+                        user: false,
+                        invalid: false,
+                    })))
+                },
+                |lost| l.invalidate(lost),
+            )
+            .unwrap()
+        });
+        let l = log.clone();
+        let upserter = spawn(&index, move |index| {
+            loop {
+                let (slot, e) = index.find_entry(hash).unwrap();
+                let mine = l.append(Rec {
+                    previous: e.address(),
+                    user: true,
+                    invalid: false,
+                });
+                match slot.compare_exchange_address(e, mine) {
+                    Ok(()) => return,
+                    Err(_) => l.invalidate(mine),
+                }
+            }
+        });
+        let copied = compactor.join().unwrap();
+        upserter.join().unwrap();
+        let head = index.find_entry(hash).unwrap().1.address();
+        let newest = log.newest(head);
+        assert!(log.at(newest).user, "the copy hid the user's write (copied: {copied})");
+    });
+}
