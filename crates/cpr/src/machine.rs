@@ -55,6 +55,16 @@ impl Cpr {
         Membership::join(self.shared.clone(), id, slot, serial)
     }
 
+    /// Clears the epoch protection of every idle member (not inside a call, nothing
+    /// pending), as a checkpoint's WAIT_FLUSH does: an idle session must not hold back a
+    /// background writer of the store (a compaction's appends wait for the log to evict,
+    /// which waits for every protected participant). Each such member takes its slow path
+    /// at its next call and protects itself again in full before it touches anything.
+    /// Needs the cross-thread barrier (`fence::heavy`); without it nothing is cleared.
+    pub fn release_idle(&self) {
+        self.shared.release_idle();
+    }
+
     /// The number of sessions that have joined and not left (members that
     /// left are forgotten at the end of the next checkpoint).
     pub fn members(&self) -> usize {

@@ -419,6 +419,33 @@ impl Shared {
         }
     }
 
+    /// See [`crate::Cpr::release_idle`]: the steal of [`Shared::take_over_round`] in
+    /// WAIT_FLUSH, without moving any member to another phase.
+    pub(crate) fn release_idle(&self) {
+        let members = self.members();
+        let mut locked: Vec<(&Member, MutexGuard<'_, MemberState>)> = Vec::new();
+        for m in &members {
+            if let Some(st) = try_lock(&m.state) {
+                if !st.left && !st.stolen {
+                    m.hot.cached.store(UNSYNCED, Ordering::Relaxed);
+                    locked.push((m, st));
+                }
+            }
+        }
+        if !fence::heavy() {
+            return;
+        }
+        for (m, mut st) in locked {
+            if m.hot.busy.load(Ordering::Acquire) & BUSY != 0
+                || m.hot.pending.load(Ordering::Acquire) != 0
+            {
+                continue;
+            }
+            self.epoch.unprotect_slot(m.slot);
+            st.stolen = true;
+        }
+    }
+
     /// Gives back the epoch protection the driver cleared in WAIT_FLUSH: a member still
     /// idle is protected again on its behalf (it still protects itself in full on its next
     /// call: its cache stays reset); a member that called in meanwhile protected itself.

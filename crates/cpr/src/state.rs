@@ -67,6 +67,11 @@ impl Phase {
         matches!(self, Phase::GrowPrepare | Phase::GrowInProgress)
     }
 
+    /// Whether this is a phase of a shift of the log's begin address.
+    pub fn is_shift(self) -> bool {
+        matches!(self, Phase::ShiftPrepare | Phase::ShiftInProgress)
+    }
+
     /// Whether every session must acknowledge this phase before the state
     /// machine leaves it. The other phases are the driver's alone.
     pub fn needs_ack(self) -> bool {

@@ -120,12 +120,19 @@ pub(crate) fn start(inner: Arc<Inner>, options: CheckpointOptions) -> Result<Che
     // Claim the state machine on the caller's thread, so that a second request fails at
     // once with `CheckpointInProgress`; the checkpoint itself runs on its own thread.
     let started = inner.cpr.begin::<Error>(action).map_err(Error::from_cpr)?;
-    let task = Background::spawn(
-        "faster-checkpoint",
-        "starting the checkpoint thread",
-        move || run(&inner, action, options, started),
-    )?;
-    Ok(CheckpointHandle { task })
+    inner.checkpointing.claim();
+    let task = Background::spawn("faster-checkpoint", "starting the checkpoint thread", {
+        let inner = inner.clone();
+        move || {
+            let r = run(&inner, action, options, started);
+            inner.checkpointing.end();
+            r
+        }
+    });
+    if task.is_err() {
+        inner.checkpointing.end();
+    }
+    Ok(CheckpointHandle { task: task? })
 }
 
 fn run(
@@ -144,8 +151,7 @@ fn run(
     Ok(CheckpointInfo {
         token: token.as_str().to_string(),
         version: done.version,
-        sessions: done
-            .sessions
+        sessions: visible(inner, &done.sessions)
             .iter()
             .map(|c| (SessionId::from_raw(c.id), c.serial))
             .collect(),
@@ -153,6 +159,13 @@ fn run(
         index_bytes: hooks.index_bytes,
         log_bytes: hooks.log_bytes,
     })
+}
+
+/// The cuts of the users' sessions: the store's own (the compaction's) are left out, since
+/// their operations never change what a key holds.
+fn visible(inner: &Inner, cuts: &[SessionCut]) -> Vec<SessionCut> {
+    let internal = crate::shared::lock(&inner.internal_sessions);
+    cuts.iter().filter(|c| !internal.contains(&c.id)).copied().collect()
 }
 
 /// The store's work in the driver's phases.
@@ -239,7 +252,7 @@ impl StoreHooks {
             log_bytes_written: self.log_bytes,
             index: self.index_part.clone(),
             index_bytes_written: self.index_bytes,
-            sessions: sessions
+            sessions: visible(&self.inner, sessions)
                 .iter()
                 .map(|c| SessionRecord {
                     id: c.id,
@@ -250,6 +263,18 @@ impl StoreHooks {
             page_size: hlog.page_size(),
             log_segment_size: self.inner.log_segment_size,
         }
+    }
+
+    /// Writes the metadata, makes the index the one later log-only checkpoints use, and
+    /// reclaims space: checkpoints beyond those kept, the log below what the kept ones need.
+    /// A failed reclaim leaves more on disk, nothing lost; the checkpoint stands.
+    fn commit(&self, meta: &CheckpointMeta) -> Result<()> {
+        self.inner.layout.write_meta(meta)?;
+        self.publish_index();
+        if let Err(e) = crate::space::reclaim(&self.inner, Some(self.token)) {
+            log::warn!("reclaiming disk space after checkpoint {} failed: {e}", self.token);
+        }
+        Ok(())
     }
 
     /// Makes this checkpoint's index the one later log-only checkpoints use, once its
@@ -300,9 +325,7 @@ impl CheckpointHooks for StoreHooks {
             segment_size: self.inner.checkpoint_segment_size,
         });
         if self.action == Action::IndexOnly {
-            let meta = self.meta(&[]);
-            self.inner.layout.write_meta(&meta)?;
-            self.publish_index();
+            self.commit(&self.meta(&[]))?;
         }
         Ok(())
     }
@@ -362,10 +385,7 @@ impl CheckpointHooks for StoreHooks {
     }
 
     fn write_metadata(&mut self, _version: u64, sessions: &[SessionCut]) -> Result<()> {
-        let meta = self.meta(sessions);
-        self.inner.layout.write_meta(&meta)?;
-        self.publish_index();
-        Ok(())
+        self.commit(&self.meta(sessions))
     }
 
     fn abort(&mut self, _version: u64) {

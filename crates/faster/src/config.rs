@@ -11,6 +11,7 @@ use faster_index::IndexConfig;
 use faster_recovery::RecoveryPolicy;
 
 use crate::error::{Error, Result};
+use crate::space_policy::{DEFAULT_LOG_SEGMENT, SpacePolicy};
 
 /// Which device holds the log's on-disk pages (under `<dir>/log/`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -34,8 +35,10 @@ pub enum LogDevice {
 /// Defaults: an index of 2^16 buckets (4 MiB) to start with, which doubles online as keys
 /// arrive (nothing to size; see [`Config::with_index_growth`]) up to half of the machine's
 /// memory ([`Config::with_index_memory_limit`]); 64 MiB of log memory in pages of 1 MiB, 90%
-/// of the in-memory pages mutable, the [`LogDevice::Auto`] device, 1024 sessions at most, a
-/// checkpoint timeout of 30 s.
+/// of the in-memory pages mutable, the [`LogDevice::Auto`] device with log files of 64 MiB,
+/// 1024 sessions at most, a checkpoint timeout of 30 s; the newest 2 checkpoints kept and the
+/// log compacted by itself once it is twice its live estimate and at least 64 MiB (see
+/// [`SpacePolicy`] and the setters below).
 #[derive(Clone)]
 pub struct Config {
     pub(crate) dir: PathBuf,
@@ -53,6 +56,7 @@ pub struct Config {
     pub(crate) checkpoint_timeout: Duration,
     pub(crate) phase_observer: Option<Arc<dyn Fn(faster_cpr::SystemState) + Send + Sync>>,
     pub(crate) recovery_policy: RecoveryPolicy,
+    pub(crate) space: SpacePolicy,
 }
 
 impl fmt::Debug for Config {
@@ -74,6 +78,7 @@ impl fmt::Debug for Config {
             .field("max_sessions", &self.max_sessions)
             .field("checkpoint_timeout", &self.checkpoint_timeout)
             .field("recovery_policy", &self.recovery_policy)
+            .field("space", &self.space)
             .finish()
     }
 }
@@ -91,12 +96,13 @@ impl Config {
             page_size: 1 << 20,
             mutable_fraction: 0.9,
             device: LogDevice::Auto,
-            device_options: DeviceOptions::default(),
+            device_options: DeviceOptions::default().with_segment_size(DEFAULT_LOG_SEGMENT),
             custom_device: None,
             max_sessions: 1024,
             checkpoint_timeout: Duration::from_secs(30),
             phase_observer: None,
             recovery_policy: RecoveryPolicy::Fallback,
+            space: SpacePolicy::default(),
         }
     }
 
@@ -235,6 +241,53 @@ impl Config {
         self
     }
 
+    /// Keeps the newest `n` valid checkpoints (default 2, so that recovery can fall back to
+    /// the older one; at least 1) and removes older ones once a newer one is durable. The
+    /// log is deleted below the begin address the oldest kept checkpoint needs.
+    pub fn with_checkpoints_kept(mut self, n: usize) -> Self {
+        self.space.checkpoints_kept = n;
+        self
+    }
+
+    /// Whether the store compacts its log by itself (default: on), in the background, when
+    /// the log above its begin address passes [`Config::with_compaction_ratio`] times the
+    /// live estimate (and [`Config::with_compaction_min_log`]), or the disk budget
+    /// ([`Config::with_disk_budget`]). [`crate::FasterKv::compact`] compacts on request
+    /// either way.
+    pub fn with_auto_compaction(mut self, on: bool) -> Self {
+        self.space.auto_compaction = on;
+        self
+    }
+
+    /// Sets the compaction ratio (default 2.0, more than 1): automatic compaction starts
+    /// when the log above its begin address is this many times the live estimate (the log's
+    /// size right after the previous compaction). Lower keeps the disk smaller and copies
+    /// more often.
+    pub fn with_compaction_ratio(mut self, ratio: f64) -> Self {
+        self.space.compaction_ratio = ratio;
+        self
+    }
+
+    /// Sets the smallest log compacted automatically, in bytes above the begin address
+    /// (default 64 MiB).
+    pub fn with_compaction_min_log(mut self, bytes: u64) -> Self {
+        self.space.compaction_min_log = bytes;
+        self
+    }
+
+    /// Sets a disk budget in bytes: automatic compaction also starts when the log on disk
+    /// and the kept checkpoints together exceed it (default: no budget). A budget below
+    /// what the live data needs makes the store compact again and again.
+    pub fn with_disk_budget(mut self, bytes: u64) -> Self {
+        self.space.disk_budget = Some(bytes);
+        self
+    }
+
+    /// The space policy (checkpoints kept, compaction).
+    pub fn space_policy(&self) -> SpacePolicy {
+        self.space
+    }
+
     pub(crate) fn hlog_config(&self) -> HlogConfig {
         HlogConfig::default()
             .with_page_size(self.page_size)
@@ -256,6 +309,17 @@ impl Config {
             ));
         }
         self.index_config().validate()?;
+        let ratio = self.space.compaction_ratio;
+        if !(ratio.is_finite() && ratio > 1.0) {
+            return Err(Error::InvalidConfig(format!(
+                "the compaction ratio must be a number above 1, not {ratio}"
+            )));
+        }
+        if self.space.checkpoints_kept == 0 {
+            return Err(Error::InvalidConfig(
+                "at least one checkpoint must be kept".into(),
+            ));
+        }
         Ok(())
     }
 }

@@ -168,6 +168,34 @@ pub enum Error {
     /// The index growth thread panicked (a bug).
     #[error("the index growth thread panicked")]
     GrowthPanicked,
+    /// A compaction is already running; only one runs at a time.
+    #[error("a compaction is already in progress")]
+    CompactionInProgress,
+    /// A compaction failed; what it copied stays (the copies are ordinary records), the log's
+    /// begin address did not move, and a later compaction can succeed.
+    #[error("compaction failed: {0}")]
+    CompactionFailed(#[source] Box<Error>),
+    /// The compaction found the index changed in a way its protocol rules out (a bug,
+    /// reported instead of a compaction that could lose a key).
+    #[error("compaction: {0}")]
+    CompactionConflict(String),
+    /// The compaction thread panicked (a bug); the log's begin address did not move.
+    #[error("the compaction thread panicked")]
+    CompactionPanicked,
+    /// Sessions did not let a shift of the log's begin address through `phase` in time (a
+    /// session stayed busy in one call, or kept operations pending without completing
+    /// them). The begin address did not move; the store goes on.
+    #[error(
+        "shift of the begin address timed out in {phase} after {waited_ms} ms; sessions still busy or pending: {sessions:?}"
+    )]
+    ShiftTimeout {
+        /// The phase that did not complete.
+        phase: faster_cpr::Phase,
+        /// The sessions that had not acknowledged it.
+        sessions: Vec<crate::session_id::SessionId>,
+        /// How long the shift waited.
+        waited_ms: u64,
+    },
     /// [`crate::FasterKv::continue_session`]: the recovered checkpoint has no session with
     /// this id.
     #[error("session {0} is not among the recovered sessions")]
@@ -224,13 +252,29 @@ impl Error {
                 ..
             } => Error::GrowthTimeout {
                 phase,
-                sessions: sessions
-                    .into_iter()
-                    .map(crate::session_id::SessionId::from_raw)
-                    .collect(),
+                sessions: ids(sessions),
                 waited_ms,
             },
             CprError::Store { source, .. } => Error::GrowthFailed(Box::new(source)),
+            e => Error::from_cpr(e),
+        }
+    }
+
+    /// The store's form of a state-machine error of a shift of the begin address.
+    pub(crate) fn from_shift(e: faster_cpr::CprError<Error>) -> Error {
+        use faster_cpr::CprError;
+        match e {
+            CprError::Timeout {
+                phase,
+                sessions,
+                waited_ms,
+                ..
+            } => Error::ShiftTimeout {
+                phase,
+                sessions: ids(sessions),
+                waited_ms,
+            },
+            CprError::Store { source, .. } => source,
             e => Error::from_cpr(e),
         }
     }
@@ -250,10 +294,7 @@ impl Error {
             } => Error::CheckpointTimeout {
                 phase,
                 version,
-                sessions: sessions
-                    .into_iter()
-                    .map(crate::session_id::SessionId::from_raw)
-                    .collect(),
+                sessions: ids(sessions),
                 waited_ms,
             },
             CprError::Store {
@@ -270,6 +311,13 @@ impl Error {
             CprError::Cancelled { .. } => Error::Closed,
         }
     }
+}
+
+/// Session ids from the state machine's raw ids.
+fn ids(raw: Vec<u64>) -> Vec<crate::session_id::SessionId> {
+    raw.into_iter()
+        .map(crate::session_id::SessionId::from_raw)
+        .collect()
 }
 
 /// The result type of the store.

@@ -1,11 +1,11 @@
 //! What the store keeps about index growth between growths: whether one runs (the
 //! automatic trigger and checkpoints that wait for it look here), and what each completed
-//! growth did ([`GrowInfo`]). The growth itself is in `grow`.
+//! growth did ([`GrowInfo`]). The growth itself is in `grow`. Imports `running`.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use faster_sync::lock_std as lock;
+use crate::running::Running;
 
 /// A finished index growth.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,8 +32,7 @@ pub struct GrowInfo {
 /// Whether a growth runs, for the automatic trigger and for checkpoints that wait for it.
 #[derive(Debug, Default)]
 pub(crate) struct Growing {
-    running: Mutex<bool>,
-    ended: Condvar,
+    running: Running,
     /// Growths completed (for stats and tests).
     pub(crate) count: std::sync::atomic::AtomicU64,
     /// What each completed growth did, oldest first.
@@ -43,22 +42,15 @@ pub(crate) struct Growing {
 impl Growing {
     /// Marks a growth running; `false` if one is already.
     pub(crate) fn claim(&self) -> bool {
-        !std::mem::replace(&mut *lock(&self.running), true)
+        self.running.claim()
     }
 
     pub(crate) fn end(&self) {
-        *lock(&self.running) = false;
-        self.ended.notify_all();
+        self.running.end();
     }
 
     /// Waits until no growth runs.
     pub(crate) fn wait_idle(&self) {
-        let mut running = lock(&self.running);
-        while *running {
-            running = match self.ended.wait(running) {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-        }
+        self.running.wait_idle();
     }
 }

@@ -161,6 +161,8 @@
 
 mod background;
 mod checkpoint;
+mod compact;
+mod compacting;
 mod config;
 mod error;
 mod grow;
@@ -169,12 +171,18 @@ mod lock;
 mod ops;
 mod recover;
 mod rmw;
+mod running;
 pub mod session;
 mod session_id;
 mod shared;
+mod shift;
+mod space;
+mod space_policy;
 mod store;
 
 pub use checkpoint::{CheckpointHandle, CheckpointInfo, CheckpointOptions, LogCapture};
+pub use compact::CompactHandle;
+pub use compacting::CompactInfo;
 pub use config::{Config, LogDevice};
 pub use error::{Error, Result};
 pub use faster_cpr::{Phase, SystemState};
@@ -186,6 +194,11 @@ pub use rmw::{AddU64, Rmw};
 pub use session::BatchOp;
 pub use session::{Session, Status};
 pub use session_id::SessionId;
+pub use space::{DiskUsage, SpaceStats};
+pub use space_policy::{
+    DEFAULT_CHECKPOINTS_KEPT, DEFAULT_COMPACTION_MIN_LOG, DEFAULT_COMPACTION_RATIO,
+    DEFAULT_LOG_SEGMENT, SpacePolicy,
+};
 pub use store::FasterKv;
 
 #[doc(inline)]

@@ -226,6 +226,12 @@ fn restore(
         log_segment_size: shared::log_segment_size(config),
     };
     let store = FasterKv::assemble(config, parts);
+    // Entries below the begin address mean "no record": free them, and what a removal a
+    // crash interrupted left behind.
+    store.inner.index.clean_below(meta.begin_address);
+    if let Err(e) = layout.purge_removed() {
+        log::warn!("could not delete what interrupted checkpoint removals left: {e}");
+    }
     let recovered = Recovered {
         token: meta.token.to_string(),
         version: meta.version,

@@ -1,7 +1,7 @@
 //! The state one store's handles, sessions and checkpoints share ([`Inner`]), what it is
 //! assembled from ([`Parts`]), and the plumbing every room of the facade uses to build it:
 //! the epoch, the log device. It imports none of the facade's other rooms but `config`,
-//! `error` and `lock`.
+//! `error`, `lock`, `growing`, `compacting`, `running` and `space_policy`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,17 @@ pub(crate) struct Inner {
     pub(crate) growing: Arc<crate::growing::Growing>,
     /// Whether sessions start index growth by themselves ([`Config::with_index_growth`]).
     pub(crate) auto_grow: bool,
+    /// What is kept on disk and when the rest is reclaimed.
+    pub(crate) space: crate::space_policy::SpacePolicy,
+    /// Compaction's state (whether one runs, the live estimate, history).
+    pub(crate) compacting: crate::compacting::Compacting,
+    /// Whether a checkpoint runs (a shift waits for it).
+    pub(crate) checkpointing: crate::running::Running,
+    /// The bytes of the kept checkpoints, measured at the last reclaim.
+    pub(crate) checkpoint_bytes: AtomicU64,
+    /// The ids of the store's own sessions (the compaction's): their cuts are left out of
+    /// checkpoints, since their operations never change what a key holds.
+    pub(crate) internal_sessions: Mutex<std::collections::HashSet<u64>>,
     /// The directory's lock, released when the store is freed.
     _lock: DirLock,
 }
@@ -133,6 +144,11 @@ impl Inner {
             log_segment_size: parts.log_segment_size,
             growing: Default::default(),
             auto_grow: config.index_growth,
+            space: config.space,
+            compacting: Default::default(),
+            checkpointing: Default::default(),
+            checkpoint_bytes: AtomicU64::new(0),
+            internal_sessions: Mutex::new(Default::default()),
             _lock: parts.lock,
         }
     }

@@ -202,9 +202,14 @@ impl FasterKv {
     /// checkpoint that is waiting for sessions when the store is closed fails with
     /// [`Error::Closed`].
     ///
-    /// **Index growth.** A checkpoint and an index growth never overlap (they share the
-    /// state machine). A request made while the index grows waits for the growth to end
-    /// (it is short: the split of the table), then starts.
+    /// **Index growth, shifts.** A checkpoint never overlaps an index growth or a shift of
+    /// the log's begin address (they share the state machine). A request made during one
+    /// waits for it to end (both are short: the split of the table; freeing index entries
+    /// and deleting files), then starts. A compaction's copying does not hold checkpoints up.
+    ///
+    /// **Retention.** Once the checkpoint is durable, checkpoints beyond the newest
+    /// [`Config::with_checkpoints_kept`] are removed, and the log's files below what the kept
+    /// ones need are deleted.
     pub fn checkpoint_with(
         &self,
         options: crate::CheckpointOptions,
@@ -216,6 +221,9 @@ impl FasterKv {
             match crate::checkpoint::start(self.inner.clone(), options) {
                 Err(Error::CheckpointInProgress { phase, .. }) if phase.is_growth() => {
                     self.inner.growing.wait_idle();
+                }
+                Err(Error::CheckpointInProgress { phase, .. }) if phase.is_shift() => {
+                    self.inner.compacting.shifting.wait_idle();
                 }
                 r => return r,
             }
@@ -244,6 +252,82 @@ impl FasterKv {
     /// ```
     pub fn grow_index(&self) -> Result<crate::GrowHandle> {
         crate::grow::start(self.inner.clone(), true)
+    }
+
+    /// Compacts the log's front: copies every live record of `[begin, until)` to the tail
+    /// and then moves the begin address to `until`, on a thread of its own, while sessions
+    /// keep working. `until` is rounded down to a page and lowered to the safe read-only
+    /// address (the mutable part of the log is never compacted); `None` compacts all it
+    /// can. A record is live if it is its key's newest and not a tombstone; a user's write
+    /// that lands during the compaction always wins over the copy. Tombstones are dropped
+    /// (their key's older records are all below `until` too).
+    ///
+    /// The shift at the end is an action of the state machine: it waits for a running
+    /// checkpoint or growth, and for every session to pass an operation boundary with
+    /// nothing pending (a session that keeps operations pending without completing them
+    /// times it out: [`Error::ShiftTimeout`]). The log's files below the new begin are
+    /// deleted once no kept checkpoint needs them ([`Config::with_checkpoints_kept`]): at
+    /// once without checkpoints, else at later checkpoints. Fails at once with
+    /// [`Error::CompactionInProgress`] if a compaction runs (the store also compacts by
+    /// itself: [`Config::with_auto_compaction`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// # let config = faster::Config::new(dir.path()).with_log_memory(1 << 20)
+    /// #     .with_page_size(64 << 10).with_auto_compaction(false);
+    /// let store = faster::FasterKv::open(config)?;
+    /// let mut s = store.start_session();
+    /// for round in 0..3u64 {
+    ///     for k in 0..20_000u64 {
+    ///         s.upsert(&k.to_le_bytes(), &[round as u8; 100])?;
+    ///     }
+    /// }
+    /// let info = store.compact(None)?.wait()?;
+    /// assert!(info.until > info.from && store.hlog().begin_address().raw() == info.until);
+    /// assert_eq!(s.read(&7u64.to_le_bytes())?, Some(vec![2; 100]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compact(&self, until: Option<faster_hlog::Address>) -> Result<crate::CompactHandle> {
+        crate::compact::start(self.inner.clone(), until)
+    }
+
+    /// Moves the log's begin address up to `addr` (rounded down to a page, at most the safe
+    /// read-only address) without copying anything: every record below it is gone, as if
+    /// its key had no value there (keys whose newest record lies below it read as missing).
+    /// Blocks until the shift is done; returns the begin address after it. The log's files
+    /// below it are deleted once no kept checkpoint needs them. The same state-machine
+    /// action as a compaction's shift (see [`FasterKv::compact`]).
+    pub fn shift_begin_address(&self, addr: faster_hlog::Address) -> Result<faster_hlog::Address> {
+        let hlog = &self.inner.hlog;
+        let page = hlog.page_size();
+        let to = addr.min(hlog.safe_read_only_address());
+        let to = faster_hlog::Address::from_raw_truncated(to.raw() / page * page);
+        let shifted = crate::shift::shift(&self.inner, to)?;
+        Ok(faster_hlog::Address::from_raw_truncated(shifted.begin))
+    }
+
+    /// Where the store's space goes: the log's begin, truncation point and tail, the live
+    /// estimate, and the bytes on disk by part (measured now).
+    pub fn space(&self) -> Result<crate::SpaceStats> {
+        let hlog = &self.inner.hlog;
+        let live = self
+            .inner
+            .compacting
+            .live_estimate
+            .load(Ordering::Relaxed);
+        Ok(crate::SpaceStats {
+            begin: hlog.begin_address().raw(),
+            truncated: hlog.truncated_address().raw(),
+            tail: hlog.tail_address().raw(),
+            live_estimate: (live > 0).then_some(live),
+            disk: crate::DiskUsage::of(&self.inner.dir)?,
+            compactions: self.inner.compacting.count.load(Ordering::Relaxed),
+        })
+    }
+
+    /// What the last compactions did (up to 64), oldest first (automatic ones included).
+    pub fn compaction_history(&self) -> Vec<crate::CompactInfo> {
+        crate::shared::lock(&self.inner.compacting.history).clone()
     }
 
     /// What every index growth since the store was opened did, oldest first (automatic ones
@@ -287,8 +371,9 @@ impl Drop for FasterKv {
             // A growth in flight holds the store: it gives up (or, past its split's start,
             // finishes) now that the store is closed, and lets go of it before it ends, so
             // the directory is free again once the last handle is gone (when no session
-            // lives on).
+            // lives on). A compaction gives up at its next record, too.
             self.inner.growing.wait_idle();
+            self.inner.compacting.running.wait_idle();
         }
     }
 }

@@ -230,13 +230,15 @@ impl StoreLayout {
     }
 
     /// Removes checkpoint `token`'s directory and everything in it (to abort a failed
-    /// checkpoint, or to drop an old one). The `meta` file goes first and durably, so a crash
-    /// part-way leaves a directory without metadata, never metadata without its data.
-    /// Removing a checkpoint that does not exist succeeds. A symbolic link (or a file) in the
-    /// checkpoint's place is removed itself, never followed.
+    /// checkpoint, or to drop an old one), crash-safely: the directory is first renamed to a
+    /// name that is no token (`.removing-<token>`, [`REMOVING_PREFIX`]) and the rename made
+    /// durable, so a crash at any point leaves either the whole checkpoint or none of it in
+    /// the listing; then the renamed directory is deleted. Leftovers of a crash are deleted
+    /// by [`StoreLayout::purge_removed`]. Removing a checkpoint that does not exist
+    /// succeeds. A symbolic link (or a file) in the checkpoint's place is removed itself,
+    /// never followed.
     pub fn remove_checkpoint(&self, token: &CheckpointToken) -> Result<()> {
         let dir = self.checkpoint_dir(token);
-        let meta = self.meta_path(token);
         match fs::symlink_metadata(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(RecoveryError::io("inspect", dir, e)),
@@ -247,17 +249,58 @@ impl StoreLayout {
             }
             Ok(_) => {}
         }
-        match fs::remove_file(&meta) {
-            Ok(()) => sync_dir(&dir)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RecoveryError::io("remove", meta, e)),
-        }
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(RecoveryError::io("remove", dir, e)),
-        }
+        let doomed = self
+            .checkpoints_dir()
+            .join(format!("{REMOVING_PREFIX}{}", token.as_str()));
+        fs::rename(&dir, &doomed).map_err(|e| RecoveryError::io("rename for removal", &dir, e))?;
+        sync_dir(&self.checkpoints_dir())?;
+        remove_entry(&doomed)?;
         sync_dir(&self.checkpoints_dir())
+    }
+
+    /// Deletes what removals interrupted by a crash left behind (`.removing-*` entries of
+    /// the checkpoints directory); returns how many it deleted.
+    pub fn purge_removed(&self) -> Result<usize> {
+        let dir = self.checkpoints_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(RecoveryError::io("list", dir, e)),
+        };
+        let mut purged = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| RecoveryError::io("list", &dir, e))?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(REMOVING_PREFIX))
+            {
+                remove_entry(&entry.path())?;
+                purged += 1;
+            }
+        }
+        if purged > 0 {
+            sync_dir(&dir)?;
+        }
+        Ok(purged)
+    }
+}
+
+/// The name prefix of a checkpoint directory being removed (never a token, so never listed).
+pub const REMOVING_PREFIX: &str = ".removing-";
+
+/// Deletes `path`: a directory with everything in it, or a file or link itself (never what
+/// a link points to).
+fn remove_entry(path: &Path) -> Result<()> {
+    let r = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RecoveryError::io("remove", path, e)),
     }
 }
 

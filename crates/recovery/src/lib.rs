@@ -15,6 +15,8 @@
 //! * [`StoreLayout`] (`layout`): the directory layout (the one place paths are built), the
 //!   crash-safe metadata write (temporary name, fsync, rename, directory fsync), listing and
 //!   removal of checkpoints;
+//! * `retain` ([`retain()`]): keeping the newest checkpoints (and the indexes log-only ones
+//!   use), removing the others crash-safely, and the log address the kept ones need;
 //! * `choose`: picking the newest valid checkpoint ([`choose_latest`], [`RecoveryPolicy`]) or
 //!   a named one ([`choose()`]).
 //!
@@ -52,6 +54,7 @@ mod files;
 mod layout;
 mod meta;
 mod replay;
+mod retain;
 mod token;
 mod validate;
 
@@ -60,12 +63,14 @@ pub use codec::{MAX_META_BYTES, decode, encode};
 pub use error::{RecoveryError, Result};
 pub use files::check_files;
 pub use layout::{
-    CHECKPOINTS_DIR, INDEX_DIR, LOG_DIR, META_FILE, META_TMP_FILE, SNAPSHOT_DIR, StoreLayout,
+    CHECKPOINTS_DIR, INDEX_DIR, LOG_DIR, META_FILE, META_TMP_FILE, REMOVING_PREFIX, SNAPSHOT_DIR,
+    StoreLayout,
 };
 pub use meta::{
     ADDRESS_LIMIT, CheckpointKind, CheckpointMeta, FIRST_VALID, IndexPart, LogMode, MAX_SERIAL,
     MAX_SESSION_ID, SessionRecord,
 };
 pub use replay::{ReplayStats, Replayed, replay};
+pub use retain::{Retained, retain};
 pub use token::{CheckpointToken, TOKEN_DIGITS, TOKEN_LEN, TOKEN_PREFIX};
 pub use validate::{MAX_PAGE_SIZE, MIN_SEGMENT_SIZE, validate, validate_successor};

@@ -4,6 +4,7 @@
 //! Every function here runs under the calling session's epoch guard and never holds a
 //! [`RecordRef`] across a call that may refresh the guard (allocation, waiting for I/O).
 
+pub(crate) mod compact;
 pub(crate) mod fast;
 pub(crate) mod read;
 pub(crate) mod rmw;
@@ -239,8 +240,24 @@ pub(crate) fn lookup_blocking(
 pub(crate) fn lookup_blocking_versioned(
     c: &mut Ctx<'_>,
     key: &[u8],
-    mut addr: Address,
+    addr: Address,
 ) -> Result<(Option<Vec<u8>>, Option<u32>)> {
+    chase_blocking(c, key, addr).map(|(v, version, _)| (v, version))
+}
+
+/// Follows the chain of `key` on disk from `addr` to the key's newest valid record, and
+/// returns its address (`None`: the chain ended without one). For compaction.
+pub(crate) fn lookup_blocking_at(c: &mut Ctx<'_>, key: &[u8], addr: Address) -> Result<Option<Address>> {
+    chase_blocking(c, key, addr).map(|(_, _, at)| at)
+}
+
+/// The disk walk of [`lookup_blocking_versioned`] and [`lookup_blocking_at`]: the value,
+/// its record's version and address (`None`, `None`, `None` when the chain ended).
+fn chase_blocking(
+    c: &mut Ctx<'_>,
+    key: &[u8],
+    mut addr: Address,
+) -> Result<(Option<Vec<u8>>, Option<u32>, Option<Address>)> {
     let (inner, guard) = (c.inner, &mut *c.guard);
     loop {
         let (tx, rx) = mpsc::sync_channel(1);
@@ -257,7 +274,7 @@ pub(crate) fn lookup_blocking_versioned(
             }
         };
         match chase_step(&inner.hlog, key, &rec) {
-            Chase::Done(v, version) => return Ok((v, version)),
+            Chase::Done(v, version) => return Ok((v, version, version.map(|_| addr))),
             Chase::Next(next) => addr = next,
         }
     }

@@ -144,6 +144,9 @@ impl Session {
         if self.inner.index.wants_growth() {
             crate::grow::maybe_start(&self.inner);
         }
+        if self.inner.space.auto_compaction && crate::compact::wanted(&self.inner) {
+            crate::compact::maybe_start(&self.inner);
+        }
         Ok(())
     }
 

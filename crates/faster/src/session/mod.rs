@@ -6,7 +6,7 @@
 //! serials, refreshes, crossing a cut); `single` the per-operation calls (read, upsert,
 //! delete, RMW, with the 8-byte fast paths); `batch` the batched calls and their prefetch
 //! pipeline; `pending` the non-blocking calls and `complete_pending`; `queue` the table of
-//! operations waiting for disk reads.
+//! operations waiting for disk reads; `compact` the compaction session's copy operation.
 
 use std::fmt;
 use std::sync::Arc;
@@ -121,6 +121,7 @@ macro_rules! parts {
 }
 
 mod batch;
+mod compact;
 pub use batch::BatchOp;
 mod envelope;
 mod pending;

@@ -1,0 +1,42 @@
+//! [`SpacePolicy`]: what the store keeps on disk and when it reclaims the rest (set through
+//! [`crate::Config`]).
+
+/// The default number of checkpoints kept ([`crate::Config::with_checkpoints_kept`]).
+pub const DEFAULT_CHECKPOINTS_KEPT: usize = 2;
+/// The default compaction ratio ([`crate::Config::with_compaction_ratio`]).
+pub const DEFAULT_COMPACTION_RATIO: f64 = 2.0;
+/// The default smallest log that is compacted automatically: 64 MiB
+/// ([`crate::Config::with_compaction_min_log`]).
+pub const DEFAULT_COMPACTION_MIN_LOG: u64 = 64 << 20;
+/// The default segment size of the log's files: 64 MiB. The log's front is deleted a whole
+/// segment at a time, so the segment bounds how much dead log outlives a truncation.
+pub const DEFAULT_LOG_SEGMENT: u64 = 64 << 20;
+
+/// What the store keeps on disk and when it reclaims the rest.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpacePolicy {
+    /// Checkpoints kept: the newest this many valid ones (at least 1).
+    pub checkpoints_kept: usize,
+    /// Whether the store compacts its log by itself.
+    pub auto_compaction: bool,
+    /// Compact when the log above its begin address exceeds this multiple of the live
+    /// estimate (the log's size right after the previous compaction).
+    pub compaction_ratio: f64,
+    /// Never compact automatically a log smaller than this (bytes above the begin address).
+    pub compaction_min_log: u64,
+    /// Compact when the log on disk and the kept checkpoints together exceed this many
+    /// bytes (`None`: no budget).
+    pub disk_budget: Option<u64>,
+}
+
+impl Default for SpacePolicy {
+    fn default() -> Self {
+        SpacePolicy {
+            checkpoints_kept: DEFAULT_CHECKPOINTS_KEPT,
+            auto_compaction: true,
+            compaction_ratio: DEFAULT_COMPACTION_RATIO,
+            compaction_min_log: DEFAULT_COMPACTION_MIN_LOG,
+            disk_budget: None,
+        }
+    }
+}
