@@ -145,7 +145,8 @@ fn recover_each_exactly(dir: &Path, infos: &[CheckpointInfo], issued: &[(Session
 #[test]
 fn checkpoints_under_batched_writers_recover_the_exact_prefix_per_session() {
     let dir = tempdir();
-    let store = FasterKv::open(config(dir.path())).unwrap();
+    // All three are recovered: keep them (the default keeps the newest two).
+    let store = FasterKv::open(config(dir.path()).with_checkpoints_kept(3)).unwrap();
     let full = CheckpointOptions::full();
     let (infos, issued) = run_load_batched(
         &store,
@@ -164,7 +165,8 @@ fn checkpoints_under_batched_writers_recover_the_exact_prefix_per_session() {
 #[test]
 fn three_checkpoints_under_load_each_recover_exactly() {
     let dir = tempdir();
-    let store = FasterKv::open(config(dir.path())).unwrap();
+    // All three are recovered: keep them (the default keeps the newest two).
+    let store = FasterKv::open(config(dir.path()).with_checkpoints_kept(3)).unwrap();
     let full = CheckpointOptions::full();
     let (infos, issued) = run_load(
         &store,

@@ -174,11 +174,6 @@ fn copy_live(inner: &Arc<Inner>, from: Address, until: Address, info: &mut Compa
             if inner.is_closed() {
                 return Err(Error::Closed);
             }
-            if info.records_scanned % RELEASE_EVERY == 0 {
-                // The copies need the log to evict; idle sessions must not hold it back
-                // (the caller waiting for this compaction may be one).
-                inner.cpr.release_idle();
-            }
             info.records_scanned += 1;
             if rec.header.is_tombstone() {
                 info.tombstones_dropped += 1;
@@ -195,9 +190,6 @@ fn copy_live(inner: &Arc<Inner>, from: Address, until: Address, info: &mut Compa
     drop(session);
     result
 }
-
-/// Records between two releases of idle sessions' epoch protection.
-const RELEASE_EVERY: u64 = 256;
 
 /// A session of the store's own, whose cuts checkpoints leave out.
 fn internal_session(inner: &Arc<Inner>) -> Result<Session> {

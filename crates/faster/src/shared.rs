@@ -115,6 +115,13 @@ impl Inner {
             .clone()
             .map(|o| Box::new(move |s: faster_cpr::SystemState| o(s)) as faster_cpr::PhaseObserver);
         let cpr = Cpr::new(parts.epoch.clone(), parts.version, observer);
+        // A page turn that waits for an idle session's protection (the session will not
+        // refresh until it calls again: it may be the very thread waiting for a
+        // compaction or a checkpoint) clears it, as a checkpoint's WAIT_FLUSH does.
+        let release = cpr.clone();
+        parts
+            .hlog
+            .set_stall_hook(Box::new(move || release.release_idle()));
         let next = parts
             .sessions
             .iter()

@@ -77,7 +77,16 @@ pub(crate) struct Shared {
     /// construction. Bytes there are not log bytes: reads reject them, scans and snapshots
     /// treat them as page padding.
     pub(crate) hole: (u64, u64),
+    /// Called while a page turn waits for its frame's old page to be evicted (see
+    /// [`Hlog::set_stall_hook`]).
+    pub(crate) stall_hook: std::sync::OnceLock<StallHook>,
 }
+
+/// What a page turn calls while it waits for participants to let an old page go.
+pub type StallHook = Box<dyn Fn() + Send + Sync>;
+
+/// Rounds of help between two calls of the stall hook.
+const STALL_ROUNDS: u32 = 64;
 
 impl Hlog {
     /// Builds an empty log over `device` (which should be empty: the log writes logical
@@ -129,10 +138,20 @@ impl Hlog {
             written_until: AtomicU64::new(first),
             written_requested: AtomicU64::new(first),
             hole: (0, 0),
+            stall_hook: std::sync::OnceLock::new(),
         };
         Ok(Hlog {
             shared: Arc::new(shared),
         })
+    }
+
+    /// Sets the hook a page turn calls (every few rounds of help) while it waits for the
+    /// participants that still protect the frame's old page: the owner of the participants
+    /// can release those that are idle (the store clears idle sessions' protection, which
+    /// would otherwise hold eviction back until they call again). Set once; later calls
+    /// change nothing and return `false`.
+    pub fn set_stall_hook(&self, hook: StallHook) -> bool {
+        self.shared.stall_hook.set(hook).is_ok()
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -338,11 +357,18 @@ impl Hlog {
         if n >= s.geo.frames {
             // Frame n % frames holds page n - frames: it must be flushed and evicted.
             let need = (n - s.geo.frames + 1) << bits;
+            let mut rounds = 0u32;
             while s.safe_head.load(Ordering::Acquire) < need {
                 if s.flushed_until.load(Ordering::Acquire) >= need {
                     self.shift_head(guard, need);
                 }
                 self.help(guard)?;
+                rounds = rounds.wrapping_add(1);
+                if rounds % STALL_ROUNDS == 0
+                    && let Some(hook) = s.stall_hook.get()
+                {
+                    hook();
+                }
             }
             // Two loads per page turn: cheap enough to check in release builds (and the loom
             // model, which runs in release), and a violation would corrupt unflushed data.

@@ -142,7 +142,7 @@ pub use address::Address;
 pub use config::{Geometry, HlogConfig};
 pub use disk_read::DiskRecord;
 pub use error::{HlogError, Result};
-pub use hlog::Hlog;
+pub use hlog::{Hlog, StallHook};
 pub use record::{Header, NewRecord, RecordLock, RecordRef, RecordView, version_is_newer};
 pub use scan::{LogScan, ScanRecord};
 pub use snapshot::SnapshotInfo;
