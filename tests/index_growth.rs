@@ -319,9 +319,10 @@ fn growth_does_not_wait_on_sessions_that_wait_on_the_log() {
     )
     .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(std::sync::Barrier::new(3));
     let writers: Vec<_> = (0..2u64)
         .map(|w| {
-            let (store, stop) = (store.clone(), stop.clone());
+            let (store, stop, started) = (store.clone(), stop.clone(), started.clone());
             std::thread::spawn(move || {
                 let mut s = store.start_session();
                 let big = vec![w as u8; 1000];
@@ -329,11 +330,18 @@ fn growth_does_not_wait_on_sessions_that_wait_on_the_log() {
                 while !stop.load(Ordering::Relaxed) {
                     s.upsert(&key(w, i % 5000), &big).unwrap();
                     i += 1;
+                    if i == 1 {
+                        // Between operations: the growths may start.
+                        started.wait();
+                    }
                 }
                 i
             })
         })
         .collect();
+    // The growths run while both writers write (on a busy machine a writer could otherwise
+    // not have started its first operation before the last growth ended).
+    started.wait();
     for _ in 0..6 {
         let info = store.grow_index().unwrap().wait().unwrap();
         assert!(info.duration.as_secs() < 5, "{info:?}");

@@ -15,6 +15,7 @@
 //! | [`report`] | the aligned table, `--json` (serde_json), the child-process hand-off |
 //! | [`machine`] | the machine's memory latency at the time of a run, stated in reports |
 //! | [`repeat`] | `--repeat N`: round-robin runs, merged into the median run per cell |
+//! | [`space`] | the overwrite workload of log-space reclamation: disk use against live data |
 //!
 //! The binary is `ycsb` (`cargo run --release -p faster-bench --bin ycsb -- --help`).
 //!
@@ -32,6 +33,7 @@ pub mod repeat;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod space;
 pub mod table;
 pub mod workload;
 pub mod zipf;

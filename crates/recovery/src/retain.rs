@@ -10,8 +10,7 @@ use crate::token::CheckpointToken;
 /// What [`retain`] kept and removed.
 #[derive(Debug, Default)]
 pub struct Retained {
-    /// The checkpoints kept, newest first: the newest `keep` valid ones and, for each kept
-    /// log-only one, the checkpoint whose index it uses.
+    /// The checkpoints kept, newest first (see [`retain`]).
     pub kept: Vec<CheckpointMeta>,
     /// The checkpoints removed, newest first (valid or not).
     pub removed: Vec<CheckpointToken>,
@@ -20,10 +19,12 @@ pub struct Retained {
     pub log_needed_from: Option<u64>,
 }
 
-/// Keeps the newest `keep` valid checkpoints at or below `newest` (at least one: the
-/// newest valid checkpoint, the one recovery picks, is never removed) and the checkpoints
-/// whose index a kept log-only checkpoint uses; removes every other checkpoint at or below
-/// `newest`, valid or damaged, with [`StoreLayout::remove_checkpoint`] (crash-safe: a crash
+/// Keeps, among the checkpoints at or below `newest`: the newest `keep` valid ones with a
+/// log part (at least one: the newest, the one recovery picks, is never removed), index-only
+/// ones among the newest `keep` of all, the
+/// checkpoints whose index a kept log-only checkpoint uses, and the newest valid checkpoint
+/// with an index of its own (later log-only checkpoints will use it); removes every other
+/// checkpoint at or below `newest`, valid or damaged, with [`StoreLayout::remove_checkpoint`] (crash-safe: a crash
 /// leaves each checkpoint whole or gone), and the leftovers of removals a crash
 /// interrupted. Checkpoints newer than `newest` (one being written) are not touched.
 ///
@@ -37,30 +38,40 @@ pub fn retain(layout: &StoreLayout, keep: usize, newest: &CheckpointToken) -> Re
         .filter(|t| t <= newest)
         .collect();
     let mut kept: Vec<CheckpointMeta> = Vec::new();
+    let mut with_log = 0;
+    let mut newest_index_kept = false;
     let mut needed: Vec<CheckpointToken> = Vec::new();
     let mut doomed = Vec::new();
     for token in &tokens {
-        let valid = || {
-            let meta = layout.read_meta(token)?;
-            check_files(&meta, layout)?;
-            Ok::<_, crate::RecoveryError>(meta)
+        let meta = match layout.read_meta(token) {
+            Ok(meta) => check_files(&meta, layout).map(|()| meta),
+            Err(e) => Err(e),
         };
-        let wanted = kept.len() < keep || needed.contains(token);
-        match (wanted, valid()) {
-            (true, Ok(meta)) => {
-                if meta.kind == CheckpointKind::LogOnly
-                    && let Some(part) = &meta.index
-                {
-                    needed.push(part.token);
-                }
-                kept.push(meta);
-            }
-            (true, Err(e)) => {
-                log::info!("removing the damaged checkpoint {token}: {e}");
-                doomed.push(*token);
-            }
-            (false, _) => doomed.push(*token),
+        let Ok(meta) = meta else {
+            // Damaged or incomplete, and older than the checkpoint just written: recovery
+            // would pass over it.
+            doomed.push(*token);
+            continue;
+        };
+        let own_index = meta.kind != CheckpointKind::LogOnly;
+        let wanted = (meta.has_log() && with_log < keep)
+            || (!meta.has_log() && kept.len() < keep)
+            || needed.contains(token)
+            || (own_index && !newest_index_kept);
+        if !wanted {
+            doomed.push(*token);
+            continue;
         }
+        if meta.has_log() {
+            with_log += 1;
+        }
+        newest_index_kept |= own_index;
+        if meta.kind == CheckpointKind::LogOnly
+            && let Some(part) = &meta.index
+        {
+            needed.push(part.token);
+        }
+        kept.push(meta);
     }
     for token in &doomed {
         layout.remove_checkpoint(token)?;
