@@ -4,9 +4,11 @@
 //!
 //! 1. The range is `[begin, until)` with `until` at a page boundary at or below the safe
 //!    read-only address: every record there is immutable (but for header bits).
-//! 2. A log scan reads the range (from disk, pages read ahead, every record verified). The
-//!    store's own compaction session copies each valid record that is not a tombstone and
-//!    is still its key's newest to the tail, by a compare-and-swap from the index entry it
+//! 2. A first log scan of the range (from disk, pages read ahead, every record verified)
+//!    notes each key's newest address in it (a range with more keys than one pass keeps,
+//!    64 MiB of them, ends early at a page boundary). A second scan hands every record that
+//!    is its key's newest in the range, not a tombstone, to the store's own compaction
+//!    session, which copies it to the tail if it is still its key's newest in the store, by a compare-and-swap from the index entry it
 //!    decided on (`ops::compact`): a user's write that lands meanwhile wins. It is an
 //!    ordinary session: it follows checkpoints and growths, and its copies are ordinary
 //!    records of the current version (its cuts are left out of checkpoints). Tombstones are
@@ -20,6 +22,7 @@
 //! kept checkpoint needs them), and the copies beyond it are dropped like any record of a
 //! later version.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -66,6 +69,9 @@ pub(crate) fn start(inner: Arc<Inner>, until: Option<Address>) -> Result<Compact
         let inner = inner.clone();
         move || {
             let result = run(&inner, until);
+            if let Err(e) = &result {
+                log::warn!("compaction failed: {e}");
+            }
             inner.compacting.running.end();
             result
         }
@@ -77,7 +83,8 @@ pub(crate) fn start(inner: Arc<Inner>, until: Option<Address>) -> Result<Compact
 }
 
 /// Whether the automatic trigger wants a compaction now: the log above its begin address
-/// passed the ratio of the live estimate (and the smallest size), or the disk budget.
+/// passed the ratio of the live estimate (the index's keys at the average record size the
+/// last compaction saw; 0 before the first) and the smallest size, or the disk budget.
 pub(crate) fn wanted(inner: &Inner) -> bool {
     let policy = &inner.space;
     if !policy.auto_compaction || inner.compacting.running.is_running() {
@@ -106,6 +113,30 @@ pub(crate) fn wanted(inner: &Inner) -> bool {
     by_ratio || by_budget
 }
 
+/// Whether writers should wait for the running automatic compaction: the log above its
+/// begin address passed [`STALL_RATIO`] times the ratio of the live estimate (a writer
+/// faster than the compaction would otherwise grow the log without bound). Checked by
+/// sessions every [`crate::session::REFRESH_INTERVAL`] operations.
+pub(crate) fn behind(inner: &Inner) -> bool {
+    let policy = &inner.space;
+    if !policy.auto_compaction {
+        return false;
+    }
+    let live = inner.compacting.live_estimate.load(Ordering::Relaxed);
+    let hlog = &inner.hlog;
+    let log = hlog
+        .tail_address()
+        .raw()
+        .saturating_sub(hlog.begin_address().raw());
+    live > 0
+        && log as f64 > STALL_RATIO * policy.compaction_ratio * live as f64
+        && inner.compacting.running.is_running()
+}
+
+/// How far past the compaction ratio the log may grow while a compaction runs before
+/// writers wait for it.
+const STALL_RATIO: f64 = 1.25;
+
 /// Starts a compaction if the policy wants one (called by sessions now and then); whatever
 /// refuses it, a later call tries again.
 #[cold]
@@ -130,6 +161,7 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
         from: from.raw(),
         until: from.raw(),
         records_scanned: 0,
+        record_bytes_scanned: 0,
         bytes_scanned: 0,
         records_copied: 0,
         bytes_copied: 0,
@@ -142,7 +174,7 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
     if until <= from {
         return Ok(info);
     }
-    copy_live(inner, from, until, &mut info).map_err(|e| match e {
+    let until = copy_live(inner, from, until, &mut info).map_err(|e| match e {
         Error::Closed => Error::Closed,
         e => Error::CompactionFailed(Box::new(e)),
     })?;
@@ -153,8 +185,13 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
     info.entries_freed = shifted.freed;
     info.truncated_to = shifted.reclaimed.truncated_to;
     info.duration = at.elapsed();
-    let live = hlog.tail_address().raw().saturating_sub(shifted.begin);
-    inner.compacting.live_estimate.store(live, Ordering::Relaxed);
+    // The live estimate: the keys the index holds, at the average size of the records the
+    // compaction scanned.
+    if info.records_scanned > 0 {
+        let average = info.record_bytes_scanned / info.records_scanned;
+        let live = inner.index.stats().entries.saturating_mul(average);
+        inner.compacting.live_estimate.store(live, Ordering::Relaxed);
+    }
     inner.compacting.count.fetch_add(1, Ordering::Relaxed);
     let mut history = lock(&inner.compacting.history);
     if history.len() == HISTORY {
@@ -164,22 +201,83 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
     Ok(info)
 }
 
-/// The copy phase: scans `[from, until)` and copies every live record to the tail through
-/// the store's compaction session.
-fn copy_live(inner: &Arc<Inner>, from: Address, until: Address, info: &mut CompactInfo) -> Result<()> {
+/// The copy phase: finds each key's newest record in (a prefix of) `[from, until)`, then
+/// copies every record that is its key's newest there, and still its key's newest in the
+/// store, to the tail through the store's compaction session. Returns the end of the range
+/// it covered: `until`, or a page boundary below it when the range holds more keys than
+/// one pass keeps track of ([`PASS_BYTES`]).
+fn copy_live(
+    inner: &Arc<Inner>,
+    from: Address,
+    until: Address,
+    info: &mut CompactInfo,
+) -> Result<Address> {
+    // Pass 1: the newest address of each key in the range. A record that is not its key's
+    // newest in the range is dead without a look at the index (or the disk: a key's newer
+    // record below the head would otherwise cost a read per record).
+    let page = inner.hlog.page_size();
+    let mut newest: HashMap<Box<[u8]>, u64> = HashMap::new();
+    let mut bytes = 0usize;
+    let mut end = until;
+    for rec in inner.hlog.scan(from, until)? {
+        let rec = rec?;
+        if inner.is_closed() {
+            return Err(Error::Closed);
+        }
+        if rec.address >= end {
+            break;
+        }
+        let len = rec.key.len();
+        if newest
+            .insert(rec.key.into_boxed_slice(), rec.address.raw())
+            .is_none()
+        {
+            bytes += len + KEY_OVERHEAD;
+            if bytes > PASS_BYTES && end == until {
+                // Enough for one pass: finish this page, compact up to its end.
+                end = Address::from_raw_truncated((rec.address.raw() / page + 1) * page).min(until);
+            }
+        }
+    }
+    // Pass 2: copy what is still live. Records written since the range was fixed reach the
+    // disk meanwhile: the keys of `[until, above_end)` are read (sequentially, as far as
+    // the head, again whenever a chain leads past what was read) so that a key rewritten
+    // there is known dead without a read of its chain's head.
+    let mut above: HashMap<Box<[u8]>, u64> = HashMap::new();
+    let mut above_end = end;
+    let mut newer = |key: &[u8], b: Address| -> bool {
+        if b < end {
+            return false;
+        }
+        if b >= above_end {
+            let head = inner.hlog.head_address();
+            if let Ok(scan) = inner.hlog.scan(above_end, head) {
+                for rec in scan.flatten() {
+                    above.insert(rec.key.into_boxed_slice(), rec.address.raw());
+                }
+                above_end = head;
+            }
+        }
+        above.contains_key(key)
+    };
     let mut session = internal_session(inner)?;
     let result = (|| {
-        for rec in inner.hlog.scan(from, until)? {
+        for rec in inner.hlog.scan(from, end)? {
             let rec = rec?;
             if inner.is_closed() {
                 return Err(Error::Closed);
             }
             info.records_scanned += 1;
+            info.record_bytes_scanned += rec.size as u64;
             if rec.header.is_tombstone() {
                 info.tombstones_dropped += 1;
                 continue;
             }
-            if session.copy_if_newest(&rec.key, &rec.value, rec.address)? == Copied::Yes {
+            if newest.get(&rec.key[..]) != Some(&rec.address.raw()) {
+                continue;
+            }
+            if session.copy_if_newest(&rec.key, &rec.value, rec.address, &mut newer)? == Copied::Yes
+            {
                 info.records_copied += 1;
                 info.bytes_copied += rec.size as u64;
             }
@@ -188,8 +286,15 @@ fn copy_live(inner: &Arc<Inner>, from: Address, until: Address, info: &mut Compa
     })();
     // Its id stays in the set: a checkpoint running now may still collect its cut.
     drop(session);
-    result
+    result.map(|()| end)
 }
+
+/// The memory one compaction pass may spend on the keys of its range (their bytes and
+/// [`KEY_OVERHEAD`] each): 64 MiB, a million 8-byte keys or so. A larger range is compacted
+/// in several compactions.
+const PASS_BYTES: usize = 64 << 20;
+/// What a key costs the pass beyond its bytes (the map's entry and the allocation).
+const KEY_OVERHEAD: usize = 48;
 
 /// A session of the store's own, whose cuts checkpoints leave out.
 fn internal_session(inner: &Arc<Inner>) -> Result<Session> {

@@ -17,7 +17,10 @@ pub struct CompactInfo {
     pub until: u64,
     /// Records scanned (valid ones; records marked invalid are skipped).
     pub records_scanned: u64,
-    /// Bytes of log scanned, `until - from`.
+    /// Bytes of those records.
+    pub record_bytes_scanned: u64,
+    /// Bytes of log compacted, `until - from` (each is read twice: a first pass notes every
+    /// key's newest address in the range, the second copies).
     pub bytes_scanned: u64,
     /// Records copied to the tail (each was its key's newest).
     pub records_copied: u64,
@@ -54,8 +57,8 @@ pub(crate) struct Compacting {
     pub(crate) running: Running,
     /// Whether a shift of the begin address runs (checkpoints requested meanwhile wait).
     pub(crate) shifting: Running,
-    /// The log's size above its begin address right after the last compaction (0: none
-    /// yet).
+    /// The live estimate: the index's keys at the average size of the records the last
+    /// compaction scanned (0: no compaction yet).
     pub(crate) live_estimate: AtomicU64,
     /// Compactions completed.
     pub(crate) count: AtomicU64,

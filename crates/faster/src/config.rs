@@ -37,7 +37,7 @@ pub enum LogDevice {
 /// memory ([`Config::with_index_memory_limit`]); 64 MiB of log memory in pages of 1 MiB, 90%
 /// of the in-memory pages mutable, the [`LogDevice::Auto`] device with log files of 64 MiB,
 /// 1024 sessions at most, a checkpoint timeout of 30 s; the newest 2 checkpoints kept and the
-/// log compacted by itself once it is twice its live estimate and at least 64 MiB (see
+/// log compacted by itself once it is 1.5 times its live estimate and at least 64 MiB (see
 /// [`SpacePolicy`] and the setters below).
 #[derive(Clone)]
 pub struct Config {
@@ -259,10 +259,11 @@ impl Config {
         self
     }
 
-    /// Sets the compaction ratio (default 2.0, more than 1): automatic compaction starts
-    /// when the log above its begin address is this many times the live estimate (the log's
-    /// size right after the previous compaction). Lower keeps the disk smaller and copies
-    /// more often.
+    /// Sets the compaction ratio (default 1.5, more than 1): automatic compaction starts
+    /// when the log above its begin address is this many times the live estimate (the
+    /// index's keys at the average size of the records the last compaction scanned; the
+    /// first compaction starts at [`Config::with_compaction_min_log`]). Lower keeps the disk
+    /// smaller and copies more often.
     pub fn with_compaction_ratio(mut self, ratio: f64) -> Self {
         self.space.compaction_ratio = ratio;
         self

@@ -138,8 +138,8 @@ pub struct SpaceStats {
     pub truncated: u64,
     /// The log's tail.
     pub tail: u64,
-    /// The live estimate: the log's size above its begin address right after the last
-    /// compaction (`None` before the first one).
+    /// The live estimate: the index's keys at the average record size the last compaction
+    /// saw (`None` before the first one).
     pub live_estimate: Option<u64>,
     /// The bytes on disk, by part.
     pub disk: DiskUsage,

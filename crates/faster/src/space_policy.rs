@@ -4,7 +4,7 @@
 /// The default number of checkpoints kept ([`crate::Config::with_checkpoints_kept`]).
 pub const DEFAULT_CHECKPOINTS_KEPT: usize = 2;
 /// The default compaction ratio ([`crate::Config::with_compaction_ratio`]).
-pub const DEFAULT_COMPACTION_RATIO: f64 = 2.0;
+pub const DEFAULT_COMPACTION_RATIO: f64 = 1.5;
 /// The default smallest log that is compacted automatically: 64 MiB
 /// ([`crate::Config::with_compaction_min_log`]).
 pub const DEFAULT_COMPACTION_MIN_LOG: u64 = 64 << 20;
@@ -20,7 +20,7 @@ pub struct SpacePolicy {
     /// Whether the store compacts its log by itself.
     pub auto_compaction: bool,
     /// Compact when the log above its begin address exceeds this multiple of the live
-    /// estimate (the log's size right after the previous compaction).
+    /// estimate (the index's keys at the average record size the last compaction saw).
     pub compaction_ratio: f64,
     /// Never compact automatically a log smaller than this (bytes above the begin address).
     pub compaction_min_log: u64,

@@ -25,11 +25,16 @@ pub(crate) enum Copied {
 
 /// Copies the record of `key` with `value` at `addr` to the tail if it is still the key's
 /// newest record (see the module documentation).
+///
+/// `newer(key, b)` may save a disk read when the key's chain continues on disk at `b`
+/// above `addr`: `true` if the caller knows the key has a record at an address above
+/// `addr` (then `addr` is dead); `false` if it does not know (the record at `b` is read).
 pub(crate) fn copy_if_newest(
     c: &mut Ctx<'_>,
     key: &[u8],
     value: &[u8],
     addr: Address,
+    newer: &mut dyn FnMut(&[u8], Address) -> bool,
 ) -> Result<Copied> {
     let hash = KeyHash::of(key);
     let inner = c.inner;
@@ -47,7 +52,7 @@ pub(crate) fn copy_if_newest(
                     "the index entry of the key of the record at {addr:?} vanished"
                 )));
             }
-            if !newest_is(c, key, entry.address(), addr)? {
+            if !newest_is(c, key, entry.address(), addr, newer)? {
                 return Ok(None);
             }
             let rec = NewRecord::new(key, value)
@@ -67,7 +72,13 @@ pub(crate) fn copy_if_newest(
 }
 
 /// Whether the first valid record of `key` on the chain from `from` is the one at `addr`.
-fn newest_is(c: &mut Ctx<'_>, key: &[u8], from: u64, addr: Address) -> Result<bool> {
+fn newest_is(
+    c: &mut Ctx<'_>,
+    key: &[u8],
+    from: u64,
+    addr: Address,
+    newer: &mut dyn FnMut(&[u8], Address) -> bool,
+) -> Result<bool> {
     let hlog = &c.inner.hlog;
     match trace(hlog, c.guard, key, from, hlog.head_address())? {
         Found::Mem(r) => Ok(r.address() == addr),
@@ -76,6 +87,7 @@ fn newest_is(c: &mut Ctx<'_>, key: &[u8], from: u64, addr: Address) -> Result<bo
         // Below `addr` already: the walk passed it without meeting it (it is not on the
         // chain: a copy that lost its swap before it was marked invalid).
         Found::Below(b) if b < addr => Ok(false),
+        Found::Below(b) if newer(key, b) => Ok(false),
         Found::Below(b) => Ok(lookup_blocking_at(&mut c.reborrow(), key, b)? == Some(addr)),
     }
 }

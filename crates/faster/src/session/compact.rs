@@ -10,13 +10,18 @@ use crate::ops::compact::{self, Copied};
 
 impl Session {
     /// Copies the record of `key` with `value` at `addr` to the tail if it is still its
-    /// key's newest record (see [`crate::ops::compact`]).
+    /// key's newest record (see [`crate::ops::compact`]; `newer` as there).
     pub(crate) fn copy_if_newest(
         &mut self,
         key: &[u8],
         value: &[u8],
         addr: Address,
+        newer: &mut dyn FnMut(&[u8], Address) -> bool,
     ) -> Result<Copied> {
-        self.op(|p| Ok(Ok(compact::copy_if_newest(&mut p.op, key, value, addr)?)))
+        self.op(|p| {
+            Ok(Ok(compact::copy_if_newest(
+                &mut p.op, key, value, addr, newer,
+            )?))
+        })
     }
 }

@@ -157,9 +157,21 @@ impl Session {
     #[inline(never)]
     pub(super) fn op_slow<T>(
         &mut self,
-        synced: bool,
+        mut synced: bool,
         f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>,
     ) -> Result<T> {
+        if (self.serial + 1) % REFRESH_INTERVAL == 0
+            && self.pending.len() == 0
+            && crate::compact::behind(&self.inner)
+            && !crate::shared::lock(&self.inner.internal_sessions).contains(&self.id().as_u64())
+        {
+            // The log outgrows a running compaction: wait for it, idle (so it is never
+            // waited for in turn), before this operation takes its serial number.
+            self.exit();
+            self.inner.compacting.running.wait_idle();
+            self.enter()?;
+            synced = true;
+        }
         if !synced {
             // The slow path of `enter`: `sync` protects the session again in full first (a
             // checkpoint may have cleared its protection while it was idle).
