@@ -31,8 +31,16 @@ const CHILD_ENV: &str = "FASTER_CRASH_CHILD";
 /// Set (by `crash_prefix_survives_sigkill_during_index_growth`): the child grows its index
 /// over and over while it runs.
 const GROW_ENV: &str = "FASTER_CRASH_GROW";
+/// Set (by `crash_prefix_survives_sigkill_during_compaction`): the child compacts its log
+/// over and over while it runs.
+const COMPACT_ENV: &str = "FASTER_CRASH_COMPACT";
 /// Sessions in the child.
 const SESSIONS: usize = 4;
+
+thread_local! {
+    /// Whether this thread's rounds run a compacting child.
+    static COMPACTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 /// Operations per session after `continue_session`, before and after the second checkpoint.
 const MORE: u64 = 300;
 const UNCHECKPOINTED: u64 = 50;
@@ -62,6 +70,7 @@ fn child_main() {
         sessions: SESSIONS,
         ops_per_ms: ops_per_ms(),
         grow_index: std::env::var_os(GROW_ENV).is_some(),
+        compact: std::env::var_os(COMPACT_ENV).is_some(),
         ..ChildOptions::default()
     };
     crash::child::run(Path::new(&dir), &options)
@@ -86,6 +95,9 @@ fn crash_and_recover(dir: &Path, delay_ms: u64, grow: bool) -> (FasterKv, crash:
         .env(CHILD_ENV, dir);
     if grow {
         child.env(GROW_ENV, "1");
+    }
+    if COMPACTING.with(|c| c.get()) {
+        child.env(COMPACT_ENV, "1");
     }
     let mut options = RoundOptions::new(SESSIONS, Duration::from_millis(delay_ms));
     options.kill_in_growth = grow;
@@ -132,6 +144,10 @@ fn one_round(round: u64, delay_ms: u64, grow: bool) -> RoundOk {
     let began = Instant::now();
     let dir = RoundDir(Some(tempdir()));
     let (store, rec) = crash_and_recover(dir.path(), delay_ms, grow);
+    COMPACTIONS_SEEN.fetch_add(
+        rec.compactions.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     if grow {
         let mut grown = rec.growths.clone();
         grown.dedup();
@@ -265,6 +281,29 @@ fn crash_prefix_survives_sigkill_during_index_growth() {
         .unwrap_or(3);
     crash_rounds(rounds, true);
 }
+
+/// The same rounds while the child compacts its log again and again (with log files of
+/// 256 KiB, so each compaction's shift and each checkpoint delete files, and each
+/// checkpoint removes an older one): the kill lands before, during or between compactions,
+/// truncations and checkpoint removals; recovery gives the exact prefix with no file
+/// missing, and the continued store checkpoints and recovers again.
+/// `FASTER_CRASH_COMPACT_ROUNDS` rounds (default 3). At least one round's child must have
+/// finished a compaction before its kill.
+#[test]
+fn crash_prefix_survives_sigkill_during_compaction() {
+    let rounds: u64 = std::env::var("FASTER_CRASH_COMPACT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    COMPACTING.with(|c| c.set(true));
+    crash_rounds(rounds, false);
+    let compacted = COMPACTIONS_SEEN.load(std::sync::atomic::Ordering::Relaxed);
+    println!("crash_prefix: {compacted} compactions reported before the kills");
+    assert!(compacted > 0, "no child compacted before its kill");
+}
+
+/// Compactions the children of the compaction test reported before their kills.
+static COMPACTIONS_SEEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Rounds of the growth test whose kill landed inside a growth.
 static GROWTH_KILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -39,6 +39,10 @@ pub struct ChildOptions {
     /// to 2^20) on a thread of its own while the sessions write and the checkpoints run,
     /// reporting `GROW-BEGIN <bits>` before and `GROW <bits>` after each growth.
     pub grow_index: bool,
+    /// Compact the log over and over (log files of 256 KiB, so that truncation deletes
+    /// files often) on a thread of its own, reporting `COMPACT <begin>` after each: kills
+    /// then land during compactions, truncations and checkpoint removals.
+    pub compact: bool,
 }
 
 impl Default for ChildOptions {
@@ -50,6 +54,7 @@ impl Default for ChildOptions {
             checkpoint_every: Duration::from_millis(200),
             lifetime: Duration::from_secs(60),
             grow_index: false,
+            compact: false,
         }
     }
 }
@@ -77,6 +82,13 @@ pub fn run(dir: &Path, options: &ChildOptions) -> ! {
         store_config(dir).with_table_bits(12)
     } else {
         store_config(dir)
+    };
+    let config = if options.compact {
+        config.with_device_options(
+            faster::device::DeviceOptions::default().with_segment_size(256 << 10),
+        )
+    } else {
+        config
     };
     let store = FasterKv::open(config).unwrap_or_else(|e| fail("open", e));
     let sessions: Vec<Session> = (0..options.sessions)
@@ -133,6 +145,18 @@ pub fn run(dir: &Path, options: &ChildOptions) -> ! {
                             Err(e) => fail("grow", e),
                         }
                     }
+                }
+            });
+        }
+        if options.compact {
+            scope.spawn(move || {
+                loop {
+                    match store.compact(None).and_then(|h| h.wait()) {
+                        Ok(info) => report(&format!("COMPACT {}", info.until)),
+                        Err(faster::Error::CompactionInProgress) => {}
+                        Err(e) => fail("compact", e),
+                    }
+                    std::thread::sleep(options.checkpoint_every / 4);
                 }
             });
         }

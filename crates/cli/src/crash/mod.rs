@@ -93,6 +93,8 @@ pub struct RoundReport {
     pub growths: Vec<u32>,
     /// Whether the kill landed inside a growth (one had begun and not ended).
     pub killed_in_growth: bool,
+    /// Compactions the child reported before the kill (the begin address after each).
+    pub compactions: Vec<u64>,
     /// The recovered index's `table_bits`.
     pub table_bits: u32,
     /// The recovered checkpoint's token.
@@ -132,6 +134,8 @@ pub struct ChildRun {
     pub growths: Vec<u32>,
     /// Index growths it reported beginning (`GROW-BEGIN` lines: the `table_bits` before).
     pub growths_begun: Vec<u32>,
+    /// Compactions it reported (`COMPACT` lines: the begin address after each).
+    pub compactions: Vec<u64>,
     /// How many growths had begun when the child had reported its awaited checkpoints (see
     /// [`RoundOptions::kill_in_growth`]).
     pub growths_begun_at_checkpoints: Option<usize>,
@@ -155,6 +159,7 @@ impl ChildRun {
             Line::Error(e) => self.errors.push(e),
             Line::Grow(bits) => self.growths.push(bits),
             Line::GrowBegin(bits) => self.growths_begun.push(bits),
+            Line::Compact(begin) => self.compactions.push(begin),
             Line::Other => {}
         }
         Ok(())
@@ -359,6 +364,7 @@ pub fn recover_and_verify(
         delay: seen.delay,
         killed_in_growth,
         growths: seen.growths,
+        compactions: seen.compactions,
         table_bits: store.index().table_bits(),
         token: rec.token,
         version: rec.version,

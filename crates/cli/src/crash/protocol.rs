@@ -31,6 +31,8 @@ pub enum Line {
     Grow(u32),
     /// `GROW-BEGIN <bits>`: a growth of the index from `2^bits` buckets begins.
     GrowBegin(u32),
+    /// `COMPACT <begin>`: a compaction ended, the log now begins at `begin`.
+    Compact(u64),
     /// `ERR <message>`.
     Error(String),
     /// Anything else (ignored).
@@ -74,6 +76,9 @@ impl Line {
         if let Some(rest) = line.strip_prefix("GROW ") {
             return rest.parse().map(Line::Grow).map_err(|_| bad());
         }
+        if let Some(rest) = line.strip_prefix("COMPACT ") {
+            return rest.parse().map(Line::Compact).map_err(|_| bad());
+        }
         if let Some(rest) = line.strip_prefix("ERR ") {
             return Ok(Line::Error(rest.to_string()));
         }
@@ -97,6 +102,7 @@ mod tests {
         assert_eq!(Line::parse("GROW 12").ok(), Some(Line::Grow(12)));
         assert_eq!(Line::parse("GROW-BEGIN 11").ok(), Some(Line::GrowBegin(11)));
         assert!(Line::parse("GROW x").is_err());
+        assert_eq!(Line::parse("COMPACT 4096").ok(), Some(Line::Compact(4096)));
         assert_eq!(Line::parse("hello").ok(), Some(Line::Other));
     }
 }
