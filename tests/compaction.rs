@@ -13,9 +13,7 @@ fn config(dir: &std::path::Path) -> Config {
         .with_log_device(LogDevice::File)
         .with_log_memory(1 << 20)
         .with_page_size(64 << 10)
-        .with_device_options(
-            faster::device::DeviceOptions::default().with_segment_size(256 << 10),
-        )
+        .with_device_options(faster::device::DeviceOptions::default().with_segment_size(256 << 10))
         .with_auto_compaction(false)
 }
 
@@ -30,7 +28,11 @@ fn value(k: u64, round: u64) -> Vec<u8> {
 }
 
 /// Overwrites `keys` keys `rounds` times; returns the model.
-fn overwrite(s: &mut faster::Session, keys: u64, rounds: std::ops::Range<u64>) -> HashMap<u64, Vec<u8>> {
+fn overwrite(
+    s: &mut faster::Session,
+    keys: u64,
+    rounds: std::ops::Range<u64>,
+) -> HashMap<u64, Vec<u8>> {
     let mut model = HashMap::new();
     for round in rounds {
         for k in 0..keys {
@@ -61,12 +63,18 @@ fn compaction_keeps_every_newest_value_and_frees_the_log() {
     let info = store.compact(None).unwrap().wait().unwrap();
     assert!(info.until > info.from, "{info:?}");
     assert_eq!(store.hlog().begin_address().raw(), info.until);
-    assert!(info.records_copied > 0 && info.records_copied <= 10_000, "{info:?}");
+    assert!(
+        info.records_copied > 0 && info.records_copied <= 10_000,
+        "{info:?}"
+    );
     check(&mut s, &model, &[]);
     // No checkpoint needs the old log: its files are gone at once.
     let after = store.space().unwrap();
     assert!(after.truncated >= info.until - (256 << 10), "{after:?}");
-    assert!(after.disk.log < before.disk.log / 2, "{before:?} -> {after:?}");
+    assert!(
+        after.disk.log < before.disk.log / 2,
+        "{before:?} -> {after:?}"
+    );
 }
 
 #[test]
@@ -83,7 +91,11 @@ fn deleted_keys_stay_deleted_through_compaction_and_recovery() {
             model.remove(k);
         }
         store.checkpoint().unwrap().wait().unwrap();
-        model.extend(overwrite(&mut s, 10_000, 2..4).into_iter().filter(|(k, _)| k % 7 != 0));
+        model.extend(
+            overwrite(&mut s, 10_000, 2..4)
+                .into_iter()
+                .filter(|(k, _)| k % 7 != 0),
+        );
         // The deletes above were overwritten for k % 7 == 0 in rounds 2..4: delete again,
         // so the tombstones are the newest records, then push them below the read-only
         // boundary.
@@ -213,10 +225,19 @@ fn shifting_the_begin_address_drops_what_lies_below() {
     let to = store.hlog().safe_read_only_address();
     let begin = store.shift_begin_address(to).unwrap();
     assert!(begin.raw() > 64 && begin <= to);
-    assert_eq!(s.read(&key(0)).unwrap(), None, "the first key lay below the new begin");
+    assert_eq!(
+        s.read(&key(0)).unwrap(),
+        None,
+        "the first key lay below the new begin"
+    );
     assert_eq!(s.read(&key(9999)).unwrap(), Some(value(9999, 0)));
     // A shift below the begin changes nothing.
-    assert_eq!(store.shift_begin_address(faster::hlog::Address::FIRST_VALID).unwrap(), begin);
+    assert_eq!(
+        store
+            .shift_begin_address(faster::hlog::Address::FIRST_VALID)
+            .unwrap(),
+        begin
+    );
 }
 
 /// A session left idle (protected, between operations) on one thread no longer holds back

@@ -23,10 +23,8 @@ fn overwrites_keep_the_directory_within_three_times_live_data() {
         .with_log_memory(8 << 20)
         .with_page_size(256 << 10)
         .with_table_bits(13)
-        .with_device_options(
-            faster::device::DeviceOptions::default().with_segment_size(4 << 20),
-        )
-        .with_compaction_min_log(64 << 20 / 10);
+        .with_device_options(faster::device::DeviceOptions::default().with_segment_size(4 << 20))
+        .with_compaction_min_log((64 << 20) / 10);
     let report = run_overwrite(config, &spec, |_| {}).expect("the workload runs and verifies");
     assert_eq!(report.verified, spec.keys);
     assert!(report.compactions >= 3, "{report:?}");

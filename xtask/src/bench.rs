@@ -20,6 +20,11 @@
 //!   2^16 and doubles online) against one pre-sized for them, in one run: the load-time
 //!   ratio, the throughput during each growth against just before it, peak index memory;
 //!   then YCSB-A on both. Takes `--quick`, `--keys N`, `--seconds S`, `--repeat R`.
+//! * `space` — log-space reclamation: the overwrite workload (100 k keys of 1000 bytes,
+//!   2.2 GB of writes, a checkpoint every 64 MiB) with the default space policy, directory
+//!   size against live data after each checkpoint and the peak; then YCSB-A while a
+//!   compaction runs against the same store without one: throughput ratio and the
+//!   compaction's MB/s. Takes `--quick`, `--total-mb N`, `--repeat R`.
 //! * `ycsb` — the store on YCSB A / B / C / RMW, zipf 0.99 and uniform, 1 and
 //!   2 threads, 8-byte keys and values, against `dashmap` in the same run
 //!   (and `oxifaster` with `--features oxifaster`, built only on request).
@@ -70,6 +75,18 @@ const BENCHES: &[(&str, &[&str], &str)] = &[
             "grow",
         ],
         "index growth: loading 10 M keys growing vs pre-sized, throughput during each growth, YCSB-A",
+    ),
+    (
+        "space",
+        &[
+            "run",
+            "--release",
+            "--package",
+            "faster-bench",
+            "--bin",
+            "space",
+        ],
+        "log space: disk use over time of the overwrite workload (vs live data), YCSB-A with a compaction running vs without",
     ),
     (
         "ycsb",

@@ -6,7 +6,9 @@
 //! crash_prefix_survives_sigkill --exact --nocapture` with `FASTER_CRASH_ROUNDS=N` (and
 //! `FASTER_CRASH_SEED=S` to replay a run; `--grow` runs
 //! `crash_prefix_survives_sigkill_during_index_growth` with `FASTER_CRASH_GROW_ROUNDS=N`
-//! instead: the child doubles its index over and over while it is killed),
+//! instead: the child doubles its index over and over while it is killed; `--compact` runs
+//! `crash_prefix_survives_sigkill_during_compaction` with `FASTER_CRASH_COMPACT_ROUNDS=N`:
+//! the child compacts its log over and over),
 //! reads the test's `CRASH-ROUND` / `CRASH-SUMMARY` lines, and fails if any
 //! round reported a violation, if fewer rounds than asked for reported, or if
 //! the test itself failed.
@@ -20,13 +22,14 @@ use crate::cmd;
 /// Rounds when `--rounds` is not given.
 pub const DEFAULT_ROUNDS: u64 = 20;
 
-const USAGE: &str = "usage: cargo xtask crash [--rounds N] [--seed S] [--grow]";
+const USAGE: &str = "usage: cargo xtask crash [--rounds N] [--seed S] [--grow | --compact]";
 
 /// Parses the arguments, runs the test and prints the summary.
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut rounds = DEFAULT_ROUNDS;
     let mut seed: Option<u64> = None;
     let mut grow = false;
+    let mut compact = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| -> Result<u64, String> {
@@ -36,6 +39,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         };
         match arg.as_str() {
             "--grow" => grow = true,
+            "--compact" => compact = true,
             "--rounds" => rounds = value("--rounds")?,
             "--seed" => seed = Some(value("--seed")?),
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -46,10 +50,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
 
     // One test of the suite: the plain rounds, or the rounds during index growth.
-    let (test, rounds_env) = if grow {
+    let (test, rounds_env) = if grow && compact {
+        return Err(format!("--grow and --compact are separate tests\n{USAGE}"));
+    } else if grow {
         (
             "crash_prefix_survives_sigkill_during_index_growth",
             "FASTER_CRASH_GROW_ROUNDS",
+        )
+    } else if compact {
+        (
+            "crash_prefix_survives_sigkill_during_compaction",
+            "FASTER_CRASH_COMPACT_ROUNDS",
         )
     } else {
         ("crash_prefix_survives_sigkill", "FASTER_CRASH_ROUNDS")

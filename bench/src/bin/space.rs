@@ -200,7 +200,9 @@ fn ycsb_part(args: &Args, base: &std::path::Path) -> Result<(), Box<dyn std::err
             })
         };
         let (ops, span) = ycsb_a(&store, stream, &|_| done.load(Ordering::Acquire));
-        let info = compactor.join().map_err(|_| "the compaction thread panicked")??;
+        let info = compactor
+            .join()
+            .map_err(|_| "the compaction thread panicked")??;
         drop(store);
         let dir2 = tempfile::tempdir_in(base)?;
         let plain = ycsb_store(dir2.path(), args.ycsb_keys)?;
@@ -214,7 +216,10 @@ fn ycsb_part(args: &Args, base: &std::path::Path) -> Result<(), Box<dyn std::err
             format!("{with:.3}"),
             format!("{without:.3}"),
             format!("{:.2}", with / without),
-            format!("{:.0}", info.bytes_scanned as f64 / info.duration.as_secs_f64() / 1e6),
+            format!(
+                "{:.0}",
+                info.bytes_scanned as f64 / info.duration.as_secs_f64() / 1e6
+            ),
             format!("{:.2}", span.as_secs_f64()),
         ]);
     }

@@ -358,10 +358,7 @@ mod tests {
         assert_eq!(phases(Action::Grow), [GrowPrepare, GrowInProgress, Rest]);
         assert_eq!(run(Action::Full, 3).last().unwrap().version, 4);
         assert_eq!(run(Action::Grow, 3).last().unwrap().version, 4);
-        assert_eq!(
-            phases(Action::Shift),
-            [ShiftPrepare, ShiftInProgress, Rest]
-        );
+        assert_eq!(phases(Action::Shift), [ShiftPrepare, ShiftInProgress, Rest]);
         assert_eq!(run(Action::Shift, 3).last().unwrap().version, 4);
     }
 

@@ -109,8 +109,7 @@ impl Cpr {
             }
             match g.phase {
                 Phase::GrowPrepare | Phase::ShiftPrepare => {
-                    if let Err(e) = self.await_phase(g, deadline, start, &mut ActionWaits(hooks))
-                    {
+                    if let Err(e) = self.await_phase(g, deadline, start, &mut ActionWaits(hooks)) {
                         // The state is at rest again: nobody splits any more.
                         hooks.abort();
                         return Err(e);

@@ -551,7 +551,8 @@ fn no_operation_runs_while_a_growth_splits() {
         let driver = thread::spawn(move || {
             let started = cpr.begin::<Never>(Action::Grow).unwrap();
             let mut hooks = Split { splitting, done };
-            cpr.finish_action(started, Duration::MAX, &mut hooks).unwrap();
+            cpr.finish_action(started, Duration::MAX, &mut hooks)
+                .unwrap();
             assert_eq!(cpr.state(), SystemState::rest(V + 1));
         });
         session.join().unwrap();

@@ -165,7 +165,10 @@ fn run(
 /// their operations never change what a key holds.
 fn visible(inner: &Inner, cuts: &[SessionCut]) -> Vec<SessionCut> {
     let internal = crate::shared::lock(&inner.internal_sessions);
-    cuts.iter().filter(|c| !internal.contains(&c.id)).copied().collect()
+    cuts.iter()
+        .filter(|c| !internal.contains(&c.id))
+        .copied()
+        .collect()
 }
 
 /// The store's work in the driver's phases.
@@ -272,7 +275,10 @@ impl StoreHooks {
         self.inner.layout.write_meta(meta)?;
         self.publish_index();
         if let Err(e) = crate::space::reclaim(&self.inner, Some(self.token)) {
-            log::warn!("reclaiming disk space after checkpoint {} failed: {e}", self.token);
+            log::warn!(
+                "reclaiming disk space after checkpoint {} failed: {e}",
+                self.token
+            );
         }
         Ok(())
     }

@@ -100,8 +100,8 @@ pub(crate) fn wanted(inner: &Inner) -> bool {
         return false;
     }
     let live = inner.compacting.live_estimate.load(Ordering::Relaxed);
-    let by_ratio = log >= policy.compaction_min_log
-        && log as f64 > policy.compaction_ratio * live as f64;
+    let by_ratio =
+        log >= policy.compaction_min_log && log as f64 > policy.compaction_ratio * live as f64;
     let by_budget = policy.disk_budget.is_some_and(|budget| {
         let on_disk = hlog
             .flushed_until_address()
@@ -187,10 +187,12 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
     info.duration = at.elapsed();
     // The live estimate: the keys the index holds, at the average size of the records the
     // compaction scanned.
-    if info.records_scanned > 0 {
-        let average = info.record_bytes_scanned / info.records_scanned;
+    if let Some(average) = info.record_bytes_scanned.checked_div(info.records_scanned) {
         let live = inner.index.stats().entries.saturating_mul(average);
-        inner.compacting.live_estimate.store(live, Ordering::Relaxed);
+        inner
+            .compacting
+            .live_estimate
+            .store(live, Ordering::Relaxed);
     }
     inner.compacting.count.fetch_add(1, Ordering::Relaxed);
     let mut history = lock(&inner.compacting.history);

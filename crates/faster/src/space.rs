@@ -44,9 +44,10 @@ pub(crate) fn reclaim(inner: &Inner, newest: Option<CheckpointToken>) -> Result<
     let begin = hlog.begin_address().raw();
     let to = needed.map_or(begin, |n| n.min(begin));
     hlog.truncate_until(Address::from_raw_truncated(to))?;
-    inner
-        .checkpoint_bytes
-        .store(dir_bytes(&layout.checkpoints_dir()).unwrap_or(0), Ordering::Relaxed);
+    inner.checkpoint_bytes.store(
+        dir_bytes(&layout.checkpoints_dir()).unwrap_or(0),
+        Ordering::Relaxed,
+    );
     Ok(Reclaimed {
         removed,
         truncated_to: hlog.truncated_address().raw(),

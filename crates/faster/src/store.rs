@@ -310,11 +310,7 @@ impl FasterKv {
     /// estimate, and the bytes on disk by part (measured now).
     pub fn space(&self) -> Result<crate::SpaceStats> {
         let hlog = &self.inner.hlog;
-        let live = self
-            .inner
-            .compacting
-            .live_estimate
-            .load(Ordering::Relaxed);
+        let live = self.inner.compacting.live_estimate.load(Ordering::Relaxed);
         Ok(crate::SpaceStats {
             begin: hlog.begin_address().raw(),
             truncated: hlog.truncated_address().raw(),

@@ -79,12 +79,15 @@ mod tests {
     use faster_epoch::LightEpoch;
 
     use super::*;
-    use crate::record::NewRecord;
     use crate::HlogConfig;
+    use crate::record::NewRecord;
 
     fn log() -> Hlog {
-        let device = Arc::new(MemoryDevice::new(DeviceOptions::default().with_segment_size(4096)).unwrap());
-        let config = HlogConfig::default().with_page_size(4096).with_memory_size(4 * 4096);
+        let device =
+            Arc::new(MemoryDevice::new(DeviceOptions::default().with_segment_size(4096)).unwrap());
+        let config = HlogConfig::default()
+            .with_page_size(4096)
+            .with_memory_size(4 * 4096);
         Hlog::new(config, device, LightEpoch::new()).unwrap()
     }
 
@@ -95,15 +98,28 @@ mod tests {
         let mut guard = epoch.register().unwrap().into_guard();
         let mut addrs = Vec::new();
         for i in 0..400u64 {
-            addrs.push(log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40])).unwrap());
+            addrs.push(
+                log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40]))
+                    .unwrap(),
+            );
         }
         guard.refresh();
         let sro = log.safe_read_only_address();
         assert!(sro > addrs[10], "pages became read-only: {sro:?}");
-        assert!(log.shift_begin_address(Address::from_raw_truncated(sro.raw() + 8)).is_err());
-        assert!(log.shift_begin_address(Address::from_raw_truncated(addrs[3].raw() + 4)).is_err());
+        assert!(
+            log.shift_begin_address(Address::from_raw_truncated(sro.raw() + 8))
+                .is_err()
+        );
+        assert!(
+            log.shift_begin_address(Address::from_raw_truncated(addrs[3].raw() + 4))
+                .is_err()
+        );
         assert_eq!(log.shift_begin_address(addrs[5]).unwrap(), addrs[5]);
-        assert_eq!(log.shift_begin_address(addrs[2]).unwrap(), addrs[5], "never lowered");
+        assert_eq!(
+            log.shift_begin_address(addrs[2]).unwrap(),
+            addrs[5],
+            "never lowered"
+        );
         assert_eq!(log.begin_address(), addrs[5]);
         // Below the begin but above the truncation point: still readable.
         assert_eq!(log.truncated_address(), Address::FIRST_VALID);
@@ -117,7 +133,10 @@ mod tests {
         let mut guard = epoch.register().unwrap().into_guard();
         let mut addrs = Vec::new();
         for i in 0..400u64 {
-            addrs.push(log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40])).unwrap());
+            addrs.push(
+                log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40]))
+                    .unwrap(),
+            );
         }
         guard.refresh();
         let to = addrs[200];
@@ -125,12 +144,18 @@ mod tests {
         log.shift_begin_address(to).unwrap();
         log.truncate_until(to).unwrap();
         assert_eq!(log.truncated_address(), to);
-        assert!(log.device().begin() > 0, "whole segments below were deleted");
+        assert!(
+            log.device().begin() > 0,
+            "whole segments below were deleted"
+        );
         let (tx, _rx) = std::sync::mpsc::channel();
         let err = log.read_async(addrs[0], move |r| {
             let _ = tx.send(r.is_ok());
         });
-        assert!(matches!(err, Err(HlogError::AddressOutOfRange { .. })), "{err:?}");
+        assert!(
+            matches!(err, Err(HlogError::AddressOutOfRange { .. })),
+            "{err:?}"
+        );
         log.truncate_until(addrs[10]).unwrap();
         assert_eq!(log.truncated_address(), to, "never lowered");
     }

@@ -330,6 +330,9 @@ fn loom_compaction_copy_never_hides_an_upsert() {
         upserter.join().unwrap();
         let head = index.find_entry(hash).unwrap().1.address();
         let newest = log.newest(head);
-        assert!(log.at(newest).user, "the copy hid the user's write (copied: {copied})");
+        assert!(
+            log.at(newest).user,
+            "the copy hid the user's write (copied: {copied})"
+        );
     });
 }

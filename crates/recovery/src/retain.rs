@@ -32,11 +32,7 @@ pub struct Retained {
 /// removed before an error stays removed.
 pub fn retain(layout: &StoreLayout, keep: usize, newest: &CheckpointToken) -> Result<Retained> {
     let keep = keep.max(1);
-    let tokens: Vec<CheckpointToken> = layout
-        .list()?
-        .into_iter()
-        .filter(|t| t <= newest)
-        .collect();
+    let tokens: Vec<CheckpointToken> = layout.list()?.into_iter().filter(|t| t <= newest).collect();
     let mut kept: Vec<CheckpointMeta> = Vec::new();
     let mut with_log = 0;
     let mut newest_index_kept = false;

@@ -247,17 +247,20 @@ pub(crate) fn lookup_blocking_versioned(
 
 /// Follows the chain of `key` on disk from `addr` to the key's newest valid record, and
 /// returns its address (`None`: the chain ended without one). For compaction.
-pub(crate) fn lookup_blocking_at(c: &mut Ctx<'_>, key: &[u8], addr: Address) -> Result<Option<Address>> {
+pub(crate) fn lookup_blocking_at(
+    c: &mut Ctx<'_>,
+    key: &[u8],
+    addr: Address,
+) -> Result<Option<Address>> {
     chase_blocking(c, key, addr).map(|(_, _, at)| at)
 }
 
+/// What a disk walk found: the value, its record's version and address.
+type Chased = (Option<Vec<u8>>, Option<u32>, Option<Address>);
+
 /// The disk walk of [`lookup_blocking_versioned`] and [`lookup_blocking_at`]: the value,
 /// its record's version and address (`None`, `None`, `None` when the chain ended).
-fn chase_blocking(
-    c: &mut Ctx<'_>,
-    key: &[u8],
-    mut addr: Address,
-) -> Result<(Option<Vec<u8>>, Option<u32>, Option<Address>)> {
+fn chase_blocking(c: &mut Ctx<'_>, key: &[u8], mut addr: Address) -> Result<Chased> {
     let (inner, guard) = (c.inner, &mut *c.guard);
     loop {
         let (tx, rx) = mpsc::sync_channel(1);
