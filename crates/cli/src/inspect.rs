@@ -225,7 +225,37 @@ pub fn render(ins: &Inspection) -> String {
     } else {
         out.push_str(&t.render());
     }
+    out.push_str(&space_line(ins));
     out
+}
+
+/// The space line: the newest valid checkpoint's begin address and the log above it (at
+/// most the live data), and the bytes on disk by part.
+fn space_line(ins: &Inspection) -> String {
+    let newest = ins
+        .entries
+        .iter()
+        .find(|e| e.status.is_ok())
+        .and_then(|e| e.meta.as_ref());
+    let log = match newest {
+        Some(m) => format!(
+            "begin address {:#x}, log above it {} (at most the live data)",
+            m.begin_address,
+            human_bytes(m.final_address.saturating_sub(m.begin_address))
+        ),
+        None => "no valid checkpoint".into(),
+    };
+    match faster::DiskUsage::of(&ins.dir) {
+        Ok(u) => format!(
+            "space: {log}; on disk {}: log {}, index checkpoints {}, snapshots {}, other {}\n",
+            human_bytes(u.total()),
+            human_bytes(u.log),
+            human_bytes(u.index_checkpoints),
+            human_bytes(u.snapshots),
+            human_bytes(u.checkpoint_other)
+        ),
+        Err(e) => format!("space: {log}; on disk: {e}\n"),
+    }
 }
 
 /// The JSON report: `{"dir", "checkpoints": [{"token", "version", "valid", "error",
