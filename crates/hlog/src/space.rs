@@ -91,19 +91,24 @@ mod tests {
         Hlog::new(config, device, LightEpoch::new()).unwrap()
     }
 
+    /// 400 records appended (about 23 pages of 4 KiB: most of them read-only and flushed),
+    /// and their addresses.
+    fn fill(log: &Hlog) -> (faster_epoch::Guard<faster_epoch::Participant>, Vec<Address>) {
+        let mut guard = log.epoch().register().unwrap().into_guard();
+        let addrs = (0..400u64)
+            .map(|i| {
+                log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40]))
+                    .unwrap()
+            })
+            .collect();
+        guard.refresh();
+        (guard, addrs)
+    }
+
     #[test]
     fn begin_moves_up_only_and_not_past_the_safe_read_only_address() {
         let log = log();
-        let epoch = log.epoch().clone();
-        let mut guard = epoch.register().unwrap().into_guard();
-        let mut addrs = Vec::new();
-        for i in 0..400u64 {
-            addrs.push(
-                log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40]))
-                    .unwrap(),
-            );
-        }
-        guard.refresh();
+        let (guard, addrs) = fill(&log);
         let sro = log.safe_read_only_address();
         assert!(sro > addrs[10], "pages became read-only: {sro:?}");
         assert!(
@@ -129,16 +134,7 @@ mod tests {
     #[test]
     fn truncation_stays_at_or_below_the_begin_and_refuses_reads_below_it() {
         let log = log();
-        let epoch = log.epoch().clone();
-        let mut guard = epoch.register().unwrap().into_guard();
-        let mut addrs = Vec::new();
-        for i in 0..400u64 {
-            addrs.push(
-                log.append(&mut guard, &NewRecord::new(&i.to_le_bytes(), &[7; 40]))
-                    .unwrap(),
-            );
-        }
-        guard.refresh();
+        let (_guard, addrs) = fill(&log);
         let to = addrs[200];
         assert!(log.truncate_until(to).is_err(), "past the begin");
         log.shift_begin_address(to).unwrap();
