@@ -103,6 +103,21 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Waits for the action running in `phase` (a growth, a shift, a checkpoint) to end.
+    /// Each action's flag is set just after it claims the state machine, so the wait may
+    /// return at once; the caller tries its claim again.
+    pub(crate) fn wait_for_action(&self, phase: faster_cpr::Phase) {
+        if phase.is_growth() {
+            self.growing.wait_idle();
+        } else if phase.is_shift() {
+            self.compacting.shifting.wait_idle();
+        } else {
+            self.checkpointing.wait_idle();
+        }
+    }
+}
+
 pub(crate) use faster_sync::lock_std as lock;
 
 impl Inner {

@@ -45,16 +45,8 @@ pub(crate) fn shift(inner: &Arc<Inner>, to: Address) -> Result<Shifted> {
                 inner.compacting.shifting.claim();
                 break s;
             }
-            // Another action runs: wait for it (each flag is set just after its claim, so
-            // a wait may return at once and the claim is tried again).
             Err(e) => match Error::from_cpr(e) {
-                Error::CheckpointInProgress { phase, .. } if phase.is_growth() => {
-                    inner.growing.wait_idle()
-                }
-                Error::CheckpointInProgress { phase, .. } if phase.is_shift() => {
-                    inner.compacting.shifting.wait_idle()
-                }
-                Error::CheckpointInProgress { .. } => inner.checkpointing.wait_idle(),
+                Error::CheckpointInProgress { phase, .. } => inner.wait_for_action(phase),
                 e => return Err(e),
             },
         }
@@ -71,14 +63,14 @@ pub(crate) fn shift(inner: &Arc<Inner>, to: Address) -> Result<Shifted> {
     result.map_err(Error::from_shift)?;
     hooks
         .done
-        .ok_or_else(|| Error::CompactionConflict("the shift ended without its work".into()))?
+        .ok_or_else(|| Error::CompactionConflict("the shift ended without its work".into()))
 }
 
 /// The driver's hooks.
 struct Driver<'a> {
     inner: &'a Arc<Inner>,
     to: Address,
-    done: Option<Result<Shifted>>,
+    done: Option<Shifted>,
 }
 
 impl ActionHooks for Driver<'_> {
@@ -100,11 +92,11 @@ impl ActionHooks for Driver<'_> {
                 }
             }
         };
-        self.done = Some(Ok(Shifted {
+        self.done = Some(Shifted {
             begin: begin.raw(),
             freed,
             reclaimed,
-        }));
+        });
         Ok(true)
     }
 

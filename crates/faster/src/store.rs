@@ -219,11 +219,10 @@ impl FasterKv {
                 return Err(Error::Closed);
             }
             match crate::checkpoint::start(self.inner.clone(), options) {
-                Err(Error::CheckpointInProgress { phase, .. }) if phase.is_growth() => {
-                    self.inner.growing.wait_idle();
-                }
-                Err(Error::CheckpointInProgress { phase, .. }) if phase.is_shift() => {
-                    self.inner.compacting.shifting.wait_idle();
+                Err(Error::CheckpointInProgress { phase, .. })
+                    if phase.is_growth() || phase.is_shift() =>
+                {
+                    self.inner.wait_for_action(phase);
                 }
                 r => return r,
             }
