@@ -65,19 +65,24 @@ pub(crate) fn start(inner: Arc<Inner>, until: Option<Address>) -> Result<Compact
     if !inner.compacting.running.claim() {
         return Err(Error::CompactionInProgress);
     }
+    let compacting = inner.compacting.clone();
     let task = Background::spawn("faster-compact", "starting the compaction thread", {
         let inner = inner.clone();
+        let compacting = compacting.clone();
         move || {
             let result = run(&inner, until);
             if let Err(e) = &result {
                 log::warn!("compaction failed: {e}");
             }
-            inner.compacting.running.end();
+            // Let go of the store first: the last handle's drop waits for the end signal,
+            // and the directory must be free once it returns.
+            drop(inner);
+            compacting.running.end();
             result
         }
     });
     if task.is_err() {
-        inner.compacting.running.end();
+        compacting.running.end();
     }
     Ok(CompactHandle { task: task? })
 }

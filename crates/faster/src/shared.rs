@@ -58,8 +58,9 @@ pub(crate) struct Inner {
     pub(crate) auto_grow: bool,
     /// What is kept on disk and when the rest is reclaimed.
     pub(crate) space: crate::space_policy::SpacePolicy,
-    /// Compaction's state (whether one runs, the live estimate, history).
-    pub(crate) compacting: crate::compacting::Compacting,
+    /// Compaction's state (whether one runs, the live estimate, history); an `Arc`, so that
+    /// a compaction's thread lets go of the store before it signals its end.
+    pub(crate) compacting: Arc<crate::compacting::Compacting>,
     /// Whether a checkpoint runs (a shift waits for it).
     pub(crate) checkpointing: crate::running::Running,
     /// The bytes of the kept checkpoints, measured at the last reclaim.
