@@ -144,5 +144,5 @@ pub use disk_read::DiskRecord;
 pub use error::{HlogError, Result};
 pub use hlog::{Hlog, StallHook};
 pub use record::{Header, NewRecord, RecordLock, RecordRef, RecordView, version_is_newer};
-pub use scan::{LogScan, ScanRecord};
+pub use scan::{LogScan, ScanRecord, ScanRef};
 pub use snapshot::SnapshotInfo;

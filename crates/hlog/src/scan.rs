@@ -219,10 +219,68 @@ pub(crate) fn read_sync(log: &Hlog, offset: u64, len: usize) -> Result<AlignedBu
     Ok(faster_device::read_sync(&**log.device(), offset, buf)?)
 }
 
-impl Iterator for LogScan<'_> {
-    type Item = Result<ScanRecord>;
+/// A record of a [`LogScan`] borrowed from the scan's page copy ([`LogScan::next_ref`]):
+/// no allocation per record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanRef<'a> {
+    /// The record's address.
+    pub address: Address,
+    /// Its header word at the time of the scan.
+    pub header: Header,
+    /// Its checkpoint version.
+    pub version: u32,
+    /// Its key.
+    pub key: &'a [u8],
+    /// Its value.
+    pub value: &'a [u8],
+    /// Its size in the log, in bytes.
+    pub size: usize,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl ScanRef<'_> {
+    /// The record, copied out.
+    pub fn to_owned(&self) -> ScanRecord {
+        ScanRecord {
+            address: self.address,
+            header: self.header,
+            version: self.version,
+            key: self.key.to_vec(),
+            value: self.value.to_vec(),
+            size: self.size,
+        }
+    }
+}
+
+impl LogScan<'_> {
+    /// The next record, borrowed until the next call: what [`Iterator::next`] returns
+    /// without copying the key and the value out. After an error the scan ends.
+    pub fn next_ref(&mut self) -> Option<Result<ScanRef<'_>>> {
+        let (address, off) = match self.advance()? {
+            Ok(found) => found,
+            Err(e) => return Some(Err(e)),
+        };
+        match parse_entry(&self.buf[off..]) {
+            Ok(Entry::Record(r)) => Some(Ok(ScanRef {
+                address,
+                header: r.header(),
+                version: r.version(),
+                key: r.key(),
+                value: r.value(),
+                size: r.size(),
+            })),
+            // `advance` parsed the same bytes into a record just now.
+            _ => {
+                self.failed = true;
+                Some(Err(HlogError::Corrupt {
+                    address,
+                    reason: "a record changed in the scan's own copy",
+                }))
+            }
+        }
+    }
+
+    /// Moves to the next valid record: its address and its offset in `buf`.
+    fn advance(&mut self) -> Option<Result<(Address, usize)>> {
         let bits = self.log.page_size().trailing_zeros();
         loop {
             if self.failed || self.next >= self.to {
@@ -256,16 +314,17 @@ impl Iterator for LogScan<'_> {
                     if r.header().is_invalid() {
                         continue;
                     }
-                    return Some(Ok(ScanRecord {
-                        address,
-                        header: r.header(),
-                        version: r.version(),
-                        key: r.key().to_vec(),
-                        value: r.value().to_vec(),
-                        size: r.size(),
-                    }));
+                    return Some(Ok((address, off)));
                 }
             }
         }
+    }
+}
+
+impl Iterator for LogScan<'_> {
+    type Item = Result<ScanRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_ref().map(|r| r.map(|r| r.to_owned()))
     }
 }
