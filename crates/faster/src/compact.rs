@@ -6,7 +6,7 @@
 //!    read-only address: every record there is immutable (but for header bits).
 //! 2. A first log scan of the range (from disk, pages read ahead, every record verified)
 //!    notes each key's newest address in it (a range with more keys than one pass keeps,
-//!    64 MiB of them, ends early at a page boundary). A second scan hands every record that
+//!    `Config::with_compaction_memory`, ends early at a page boundary). A second scan hands every record that
 //!    is its key's newest in the range, not a tombstone, to the store's own compaction
 //!    session, which copies it to the tail if it is still its key's newest in the store, by a compare-and-swap from the index entry it
 //!    decided on (`ops::compact`): a user's write that lands meanwhile wins. It is an
@@ -22,7 +22,6 @@
 //! kept checkpoint needs them), and the copies beyond it are dropped like any record of a
 //! later version.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -32,6 +31,7 @@ use faster_hlog::Address;
 use crate::background::Background;
 use crate::compacting::{CompactInfo, HISTORY};
 use crate::error::{Error, Result};
+use crate::key_map::KeyMap;
 use crate::ops::compact::Copied;
 use crate::session::Session;
 use crate::shared::{Inner, lock};
@@ -175,6 +175,7 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
         truncated_to: hlog.truncated_address().raw(),
         duration: Default::default(),
         copy_time: Default::default(),
+        checkpoint: None,
     };
     if until <= from {
         return Ok(info);
@@ -189,6 +190,13 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
     info.bytes_scanned = shifted.begin.saturating_sub(from.raw());
     info.entries_freed = shifted.freed;
     info.truncated_to = shifted.reclaimed.truncated_to;
+    if inner.space.checkpoint_after_compaction && info.truncated_to < info.until {
+        // A kept checkpoint needs the records below the new begin address: a checkpoint
+        // now records the shift, so that the next one lets the log go (two checkpoints
+        // after the shift instead of the kept number).
+        info.checkpoint = checkpoint_after(inner);
+        info.truncated_to = hlog.truncated_address().raw();
+    }
     info.duration = at.elapsed();
     // The live estimate: the keys the index holds, at the average size of the records the
     // compaction scanned.
@@ -208,11 +216,36 @@ fn run(inner: &Arc<Inner>, until: Option<Address>) -> Result<CompactInfo> {
     Ok(info)
 }
 
+/// The checkpoint after a shift: its token, or `None` (why is logged).
+fn checkpoint_after(inner: &Arc<Inner>) -> Option<String> {
+    let own = &inner.compacting.checkpointing;
+    own.store(true, Ordering::Release);
+    let started = crate::checkpoint::start(inner.clone(), crate::CheckpointOptions::full());
+    if started.is_err() {
+        own.store(false, Ordering::Release);
+    }
+    let result = match started {
+        Ok(handle) => match handle.wait() {
+            Ok(done) => Some(done.token),
+            Err(e) => {
+                log::warn!("the checkpoint after a compaction failed: {e}");
+                None
+            }
+        },
+        Err(e) => {
+            log::debug!("no checkpoint after the compaction: {e}");
+            None
+        }
+    };
+    own.store(false, Ordering::Release);
+    result
+}
+
 /// The copy phase: finds each key's newest record in (a prefix of) `[from, until)`, then
 /// copies every record that is its key's newest there, and still its key's newest in the
 /// store, to the tail through the store's compaction session. Returns the end of the range
 /// it covered: `until`, or a page boundary below it when the range holds more keys than
-/// one pass keeps track of ([`PASS_BYTES`]).
+/// one pass keeps track of ([`crate::Config::with_compaction_memory`]).
 fn copy_live(
     inner: &Arc<Inner>,
     from: Address,
@@ -223,10 +256,11 @@ fn copy_live(
     // newest in the range is dead without a look at the index (or the disk: a key's newer
     // record below the head would otherwise cost a read per record).
     let page = inner.hlog.page_size();
-    let mut newest: HashMap<Box<[u8]>, u64> = HashMap::new();
-    let mut bytes = 0usize;
+    let budget = inner.space.compaction_memory;
+    let mut newest = KeyMap::new();
     let mut end = until;
-    for rec in inner.hlog.scan(from, until)? {
+    let mut scan = inner.hlog.scan(from, until)?;
+    while let Some(rec) = scan.next_ref() {
         let rec = rec?;
         if inner.is_closed() {
             return Err(Error::Closed);
@@ -234,23 +268,20 @@ fn copy_live(
         if rec.address >= end {
             break;
         }
-        let len = rec.key.len();
-        if newest
-            .insert(rec.key.into_boxed_slice(), rec.address.raw())
-            .is_none()
-        {
-            bytes += len + KEY_OVERHEAD;
-            if bytes > PASS_BYTES && end == until {
-                // Enough for one pass: finish this page, compact up to its end.
-                end = Address::from_raw_truncated((rec.address.raw() / page + 1) * page).min(until);
-            }
+        if end == until && !newest.fits_one_more(rec.key.len(), budget) {
+            // Enough for one pass: finish this page, compact up to its end (the keys of
+            // the page's remaining records go over the budget by at most a page).
+            end = Address::from_raw_truncated((rec.address.raw() / page + 1) * page).min(until);
         }
+        newest.insert(rec.key, rec.address.raw());
     }
+    drop(scan);
     // Pass 2: copy what is still live. Records written since the range was fixed reach the
-    // disk meanwhile: the keys of `[until, above_end)` are read (sequentially, as far as
-    // the head, again whenever a chain leads past what was read) so that a key rewritten
-    // there is known dead without a read of its chain's head.
-    let mut above: HashMap<Box<[u8]>, u64> = HashMap::new();
+    // disk meanwhile: the records of `[end, above_end)` are read (sequentially, as far as
+    // the head, again whenever a chain leads past what was read) and each key of the range
+    // rewritten there is marked [`REWRITTEN`], so that it is known dead without a read of
+    // its chain's head.
+    let newest = std::cell::RefCell::new(newest);
     let mut above_end = end;
     let mut newer = |key: &[u8], b: Address| -> bool {
         if b < end {
@@ -258,18 +289,22 @@ fn copy_live(
         }
         if b >= above_end {
             let head = inner.hlog.head_address();
-            if let Ok(scan) = inner.hlog.scan(above_end, head) {
-                for rec in scan.flatten() {
-                    above.insert(rec.key.into_boxed_slice(), rec.address.raw());
+            if let Ok(mut scan) = inner.hlog.scan(above_end, head) {
+                let mut map = newest.borrow_mut();
+                while let Some(Ok(rec)) = scan.next_ref() {
+                    if map.get(rec.key).is_some() {
+                        map.insert(rec.key, REWRITTEN);
+                    }
                 }
                 above_end = head;
             }
         }
-        above.contains_key(key)
+        newest.borrow().get(key) == Some(REWRITTEN)
     };
     let mut session = internal_session(inner)?;
     let result = (|| {
-        for rec in inner.hlog.scan(from, end)? {
+        let mut scan = inner.hlog.scan(from, end)?;
+        while let Some(rec) = scan.next_ref() {
             let rec = rec?;
             if inner.is_closed() {
                 return Err(Error::Closed);
@@ -280,11 +315,10 @@ fn copy_live(
                 info.tombstones_dropped += 1;
                 continue;
             }
-            if newest.get(&rec.key[..]) != Some(&rec.address.raw()) {
+            if newest.borrow().get(rec.key) != Some(rec.address.raw()) {
                 continue;
             }
-            if session.copy_if_newest(&rec.key, &rec.value, rec.address, &mut newer)? == Copied::Yes
-            {
+            if session.copy_if_newest(rec.key, rec.value, rec.address, &mut newer)? == Copied::Yes {
                 info.records_copied += 1;
                 info.bytes_copied += rec.size as u64;
             }
@@ -296,12 +330,9 @@ fn copy_live(
     result.map(|()| end)
 }
 
-/// The memory one compaction pass may spend on the keys of its range (their bytes and
-/// [`KEY_OVERHEAD`] each): 64 MiB, a million 8-byte keys or so. A larger range is compacted
-/// in several compactions.
-const PASS_BYTES: usize = 64 << 20;
-/// What a key costs the pass beyond its bytes (the map's entry and the allocation).
-const KEY_OVERHEAD: usize = 48;
+/// The mark of a key of the range rewritten above it (no record lies at this address: it
+/// is not a multiple of 8).
+const REWRITTEN: u64 = (1 << 48) - 1;
 
 /// A session of the store's own, whose cuts checkpoints leave out.
 fn internal_session(inner: &Arc<Inner>) -> Result<Session> {

@@ -35,8 +35,13 @@ pub struct CompactInfo {
     pub truncated_to: u64,
     /// From the start to the shifted begin address.
     pub duration: Duration,
-    /// The part spent scanning and copying (the rest is the shift).
+    /// The part spent scanning and copying (the rest is the shift, and the checkpoint).
     pub copy_time: Duration,
+    /// The checkpoint taken after the shift, when a kept checkpoint still held the log's
+    /// files below the new begin address ([`crate::Config::with_checkpoint_after_compaction`]):
+    /// its token. `None` when none was needed or it could not start (another checkpoint
+    /// was running) or failed (logged).
+    pub checkpoint: Option<String>,
 }
 
 impl CompactInfo {
@@ -57,6 +62,9 @@ pub(crate) struct Compacting {
     pub(crate) running: Running,
     /// Whether a shift of the begin address runs (checkpoints requested meanwhile wait).
     pub(crate) shifting: Running,
+    /// Whether the running checkpoint is one a compaction took after its shift (a user's
+    /// checkpoint requested meanwhile waits for it instead of failing).
+    pub(crate) checkpointing: std::sync::atomic::AtomicBool,
     /// The live estimate: the index's keys at the average size of the records the last
     /// compaction scanned (0: no compaction yet).
     pub(crate) live_estimate: AtomicU64,

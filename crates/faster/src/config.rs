@@ -284,6 +284,28 @@ impl Config {
         self
     }
 
+    /// Sets the memory one compaction pass may spend on the keys of its range (default
+    /// 128 MiB: about 3.5 million keys of at most 8 bytes; longer keys cost their length
+    /// more). A range with more keys is compacted a part at a time, and every part reads
+    /// the log written since the compaction began once more, so a budget that holds the
+    /// store's live keys compacts fastest.
+    pub fn with_compaction_memory(mut self, bytes: usize) -> Self {
+        self.space.compaction_memory = bytes;
+        self
+    }
+
+    /// Whether a compaction ends with a full checkpoint when a kept checkpoint holds the
+    /// log's files below the new begin address (default: on). The kept checkpoints need
+    /// the records they point to: without it the dead front of the log stays on disk until
+    /// [`Config::with_checkpoints_kept`] newer checkpoints have replaced them; with it, the
+    /// next checkpoint after the compaction's lets it go. Off, compaction never checkpoints
+    /// by itself (the store's files then peak higher between the application's own
+    /// checkpoints).
+    pub fn with_checkpoint_after_compaction(mut self, on: bool) -> Self {
+        self.space.checkpoint_after_compaction = on;
+        self
+    }
+
     /// The space policy (checkpoints kept, compaction).
     pub fn space_policy(&self) -> SpacePolicy {
         self.space

@@ -167,6 +167,7 @@ mod config;
 mod error;
 mod grow;
 mod growing;
+mod key_map;
 mod lock;
 mod ops;
 mod recover;

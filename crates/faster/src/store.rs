@@ -205,7 +205,9 @@ impl FasterKv {
     /// **Index growth, shifts.** A checkpoint never overlaps an index growth or a shift of
     /// the log's begin address (they share the state machine). A request made during one
     /// waits for it to end (both are short: the split of the table; freeing index entries
-    /// and deleting files), then starts. A compaction's copying does not hold checkpoints up.
+    /// and deleting files), then starts. A compaction's copying does not hold checkpoints up;
+    /// a request made while the checkpoint a compaction takes after its shift runs
+    /// ([`Config::with_checkpoint_after_compaction`]) waits for it too.
     ///
     /// **Retention.** Once the checkpoint is durable, checkpoints beyond the newest
     /// [`Config::with_checkpoints_kept`] are removed, and the log's files below what the kept
@@ -220,7 +222,9 @@ impl FasterKv {
             }
             match crate::checkpoint::start(self.inner.clone(), options) {
                 Err(Error::CheckpointInProgress { phase, .. })
-                    if phase.is_growth() || phase.is_shift() =>
+                    if phase.is_growth()
+                        || phase.is_shift()
+                        || self.inner.compacting.checkpointing.load(Ordering::Acquire) =>
                 {
                     self.inner.wait_for_action(phase);
                 }
