@@ -23,6 +23,9 @@ pub struct OverwriteSpec {
     pub total_bytes: u64,
     /// Bytes of values written between two checkpoints.
     pub checkpoint_every: u64,
+    /// Overwrites per [`faster::Session::upsert_batch`] call (1: one
+    /// [`faster::Session::upsert`] each).
+    pub batch: usize,
 }
 
 impl OverwriteSpec {
@@ -34,6 +37,7 @@ impl OverwriteSpec {
             value_len: 1000,
             total_bytes: 2_200_000_000,
             checkpoint_every: 64 << 20,
+            batch: 1,
         }
     }
 
@@ -111,12 +115,22 @@ pub fn run_overwrite(
         let mut written = spec.keys * spec.value_len as u64;
         let mut next_checkpoint = spec.checkpoint_every;
         let mut rng = SplitMix64::new(0x5eed);
+        let batch = spec.batch.max(1);
+        let mut items: Vec<([u8; 8], Vec<u8>)> = Vec::with_capacity(batch);
         while written < spec.total_bytes {
-            let k = rng.below(spec.keys);
-            let v = versions[k as usize] + 1;
-            s.upsert(&k.to_le_bytes(), &value(k, v, spec.value_len))?;
-            versions[k as usize] = v;
-            written += spec.value_len as u64;
+            items.clear();
+            while items.len() < batch && written < spec.total_bytes {
+                let k = rng.below(spec.keys);
+                let v = versions[k as usize] + 1;
+                items.push((k.to_le_bytes(), value(k, v, spec.value_len)));
+                versions[k as usize] = v;
+                written += spec.value_len as u64;
+            }
+            if let [(k, v)] = &items[..] {
+                s.upsert(k, v)?;
+            } else {
+                s.upsert_batch(&items)?;
+            }
             if written >= next_checkpoint {
                 next_checkpoint += spec.checkpoint_every;
                 store.checkpoint()?.wait()?;

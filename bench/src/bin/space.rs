@@ -7,13 +7,15 @@
 //!    against live data after each checkpoint; the peak ratio; compaction's scan speed;
 //!    every key checked after recovery.
 //! 2. **YCSB-A while a compaction runs** against the same store without one: `--ycsb-keys`
-//!    8-byte keys loaded and overwritten three times through 16 MiB of log memory (the
-//!    garbage a compaction reclaims lies on disk), then YCSB-A (zipf 0.99, one session) for
+//!    8-byte keys loaded and overwritten three times through `--ycsb-log-mib` MiB of log
+//!    memory (the garbage a compaction reclaims lies on disk; by default one store whose
+//!    live data fits in its memory and one whose live data is 1.5x it, where every copy
+//!    to the tail pushes hot records out to disk), then YCSB-A (zipf 0.99, one session) for
 //!    as long as one compaction of the whole log takes, and the same span on a copy
 //!    of the setup without it, alternating `--repeat` times: throughput ratio and the
 //!    compaction's MB/s of log scanned.
 //!
-//! `cargo xtask bench space [-- --quick] [--total-mb N] [--repeat R]`.
+//! `cargo xtask bench space [-- --quick] [--total-mb N] [--repeat R] [--only overwrite|ycsb]`.
 
 #![forbid(unsafe_code)]
 
@@ -45,9 +47,16 @@ struct Args {
     /// MiB written between two checkpoints.
     #[arg(long, default_value_t = 64)]
     checkpoint_mb: u64,
+    /// Overwrites per `upsert_batch` call in the overwrite workload (1: one `upsert` each).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// Keys of the YCSB-A part.
     #[arg(long, default_value_t = 2_000_000)]
     ycsb_keys: u64,
+    /// MiB of log memory of the YCSB-A part's store, one row each (comma-separated; the
+    /// default: the live data fits in memory, and the live data is 1.5x the memory).
+    #[arg(long, value_delimiter = ',', default_values_t = [96, 64])]
+    ycsb_log_mib: Vec<u64>,
     /// Runs of the YCSB-A part, each system alternating.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
@@ -57,6 +66,18 @@ struct Args {
     /// Where the stores live (default `<workspace>/target/space`).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Run only one part.
+    #[arg(long, value_enum)]
+    only: Option<Part>,
+}
+
+/// The two parts of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// Disk use over time of the overwrite workload.
+    Overwrite,
+    /// YCSB-A with a compaction running against without.
+    Ycsb,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -66,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.total_mb /= 10;
         args.checkpoint_mb = (args.checkpoint_mb / 10).max(1);
         args.ycsb_keys /= 10;
+        args.ycsb_log_mib = args.ycsb_log_mib.iter().map(|m| m.div_ceil(10)).collect();
         args.repeat = 1;
     }
     let base = match &args.dir {
@@ -73,8 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/space"),
     };
     std::fs::create_dir_all(&base)?;
-    overwrite_part(&args, &base)?;
-    ycsb_part(&args, &base)?;
+    if args.only != Some(Part::Ycsb) {
+        overwrite_part(&args, &base)?;
+    }
+    if args.only != Some(Part::Overwrite) {
+        ycsb_part(&args, &base)?;
+    }
     Ok(())
 }
 
@@ -84,6 +110,7 @@ fn overwrite_part(args: &Args, base: &std::path::Path) -> Result<(), Box<dyn std
         value_len: args.value_len,
         total_bytes: args.total_mb * 1_000_000,
         checkpoint_every: args.checkpoint_mb << 20,
+        batch: args.batch,
     };
     let dir = tempfile::tempdir_in(base)?;
     println!(
@@ -127,10 +154,11 @@ fn overwrite_part(args: &Args, base: &std::path::Path) -> Result<(), Box<dyn std
     Ok(())
 }
 
-/// A store with `keys` 8-byte keys, overwritten three times through 16 MiB of log memory.
-fn ycsb_store(dir: &std::path::Path, keys: u64) -> faster::Result<FasterKv> {
+/// A store with `keys` 8-byte keys, overwritten three times through `log_mib` MiB of log
+/// memory.
+fn ycsb_store(dir: &std::path::Path, keys: u64, log_mib: u64) -> faster::Result<FasterKv> {
     let config = Config::new(dir)
-        .with_log_memory(16 << 20)
+        .with_log_memory(log_mib << 20)
         .with_auto_compaction(false)
         .with_table_bits((keys / 2).next_power_of_two().trailing_zeros().max(16));
     let store = FasterKv::open(config)?;
@@ -173,61 +201,75 @@ fn ycsb_a(store: &FasterKv, stream: &OpStream, until: &dyn Fn(u64) -> bool) -> (
 
 fn ycsb_part(args: &Args, base: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let stream = &generate_streams(Dist::Zipf, args.ycsb_keys, 1, 1 << 22, 42)[0];
+    // A record of an 8-byte key and an 8-byte value takes 48 bytes of log.
+    let live = args.ycsb_keys * 48;
     println!(
-        "\nYCSB-A (zipf 0.99, 1 session, {} keys overwritten 3 times through 16 MiB of log \
-         memory) while one compaction of the whole log runs, against none for the same span:",
-        args.ycsb_keys
+        "\nYCSB-A (zipf 0.99, 1 session, {} keys, {:.0} MB live, overwritten 3 times) while one \
+         compaction of the whole log runs, against none for the same span, by log memory:",
+        args.ycsb_keys,
+        live as f64 / 1e6
     );
     let mut table = Table::new(&[
+        ("log memory MiB", Align::Right),
+        ("memory / live", Align::Right),
         ("run", Align::Right),
         ("with compaction Mops/s", Align::Right),
         ("without Mops/s", Align::Right),
         ("ratio", Align::Right),
         ("compaction MB/s scanned", Align::Right),
+        ("MB copied", Align::Right),
         ("span s", Align::Right),
     ]);
-    let mut ratios = Vec::new();
-    for run in 0..args.repeat {
-        let dir = tempfile::tempdir_in(base)?;
-        let store = ycsb_store(dir.path(), args.ycsb_keys)?;
-        let done = Arc::new(AtomicBool::new(false));
-        let compactor = {
-            let (store, done) = (store.clone(), done.clone());
-            std::thread::spawn(move || {
-                let r = store.compact(None).and_then(|h| h.wait());
-                done.store(true, Ordering::Release);
-                r
-            })
-        };
-        let (ops, span) = ycsb_a(&store, stream, &|_| done.load(Ordering::Acquire));
-        let info = compactor
-            .join()
-            .map_err(|_| "the compaction thread panicked")??;
-        drop(store);
-        let dir2 = tempfile::tempdir_in(base)?;
-        let plain = ycsb_store(dir2.path(), args.ycsb_keys)?;
-        let at = Instant::now();
-        let (ops2, span2) = ycsb_a(&plain, stream, &|_| at.elapsed() >= span);
-        let with = ops as f64 / span.as_secs_f64() / 1e6;
-        let without = ops2 as f64 / span2.as_secs_f64() / 1e6;
-        ratios.push(with / without);
-        table.row(vec![
-            (run + 1).to_string(),
-            format!("{with:.3}"),
-            format!("{without:.3}"),
-            format!("{:.2}", with / without),
-            format!(
-                "{:.0}",
-                info.bytes_scanned as f64 / info.duration.as_secs_f64() / 1e6
-            ),
-            format!("{:.2}", span.as_secs_f64()),
-        ]);
+    let mut medians = Vec::new();
+    for &mib in &args.ycsb_log_mib {
+        let mut ratios = Vec::new();
+        for run in 0..args.repeat {
+            let dir = tempfile::tempdir_in(base)?;
+            let store = ycsb_store(dir.path(), args.ycsb_keys, mib)?;
+            let done = Arc::new(AtomicBool::new(false));
+            let compactor = {
+                let (store, done) = (store.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let r = store.compact(None).and_then(|h| h.wait());
+                    done.store(true, Ordering::Release);
+                    r
+                })
+            };
+            let (ops, span) = ycsb_a(&store, stream, &|_| done.load(Ordering::Acquire));
+            let info = compactor
+                .join()
+                .map_err(|_| "the compaction thread panicked")??;
+            drop(store);
+            let dir2 = tempfile::tempdir_in(base)?;
+            let plain = ycsb_store(dir2.path(), args.ycsb_keys, mib)?;
+            let at = Instant::now();
+            let (ops2, span2) = ycsb_a(&plain, stream, &|_| at.elapsed() >= span);
+            let with = ops as f64 / span.as_secs_f64() / 1e6;
+            let without = ops2 as f64 / span2.as_secs_f64() / 1e6;
+            ratios.push(with / without);
+            table.row(vec![
+                mib.to_string(),
+                format!("{:.2}", (mib << 20) as f64 / live as f64),
+                (run + 1).to_string(),
+                format!("{with:.3}"),
+                format!("{without:.3}"),
+                format!("{:.2}", with / without),
+                format!(
+                    "{:.0}",
+                    info.bytes_scanned as f64 / info.duration.as_secs_f64() / 1e6
+                ),
+                format!("{:.1}", info.bytes_copied as f64 / 1e6),
+                format!("{:.2}", span.as_secs_f64()),
+            ]);
+        }
+        ratios.sort_by(f64::total_cmp);
+        medians.push((mib, ratios[ratios.len() / 2]));
     }
     print!("{}", table.render());
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "median throughput ratio with / without compaction: {:.2}",
-        ratios[ratios.len() / 2]
-    );
+    for (mib, median) in medians {
+        println!(
+            "median throughput ratio with / without compaction, {mib} MiB of log memory: {median:.2}"
+        );
+    }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use faster_hlog::Address;
 use faster_index::KeyHash;
 
-use super::{BATCH_WINDOW, Session};
+use super::{BATCH_WINDOW, REFRESH_INTERVAL, Session};
 use crate::error::Result;
 use crate::ops::Probe;
 use crate::rmw::Rmw;
@@ -203,6 +203,14 @@ impl Session {
             // is busy (it waits for the session's acknowledgement, given at the exit).
             let windowed = inner.is_some();
             if windowed {
+                // As a single operation does every `REFRESH_INTERVAL` serials: a batch
+                // writer that outgrows a running compaction waits for it (idle, here
+                // between windows).
+                if (self.serial + len as u64) / REFRESH_INTERVAL != self.serial / REFRESH_INTERVAL
+                    && self.waits_for_compaction()
+                {
+                    self.inner.compacting.running.wait_idle();
+                }
                 if let Err(e) = self.enter() {
                     self.exit();
                     return Err(e);

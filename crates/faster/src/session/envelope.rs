@@ -150,6 +150,17 @@ impl Session {
         Ok(())
     }
 
+    /// Whether this session should wait for the running compaction before its next
+    /// operation: the log outgrew it ([`crate::compact::behind`]), the session has nothing
+    /// pending (it waits idle, and a pending operation would hold a shift up), and it is
+    /// not the compaction's own session.
+    #[cold]
+    pub(super) fn waits_for_compaction(&self) -> bool {
+        self.pending.len() == 0
+            && crate::compact::behind(&self.inner)
+            && !crate::shared::lock(&self.inner.internal_sessions).contains(&self.id().as_u64())
+    }
+
     /// [`Session::op`] after the membership's `enter` found a phase change (`!synced`) or
     /// a refresh is due: the rest of the operation, every step in the same order as
     /// [`Session::enter`] and the fast path.
@@ -160,11 +171,7 @@ impl Session {
         mut synced: bool,
         f: impl FnMut(&mut Parts<'_>) -> Result<Flow<T>>,
     ) -> Result<T> {
-        if (self.serial + 1) % REFRESH_INTERVAL == 0
-            && self.pending.len() == 0
-            && crate::compact::behind(&self.inner)
-            && !crate::shared::lock(&self.inner.internal_sessions).contains(&self.id().as_u64())
-        {
+        if (self.serial + 1) % REFRESH_INTERVAL == 0 && self.waits_for_compaction() {
             // The log outgrows a running compaction: wait for it, idle (so it is never
             // waited for in turn), before this operation takes its serial number.
             self.exit();
