@@ -288,3 +288,57 @@ fn the_directory_is_free_once_the_last_handle_drops_during_a_compaction() {
         }
     }
 }
+
+/// A kept checkpoint holds the log's dead front for it. A compaction then ends with a
+/// checkpoint of its own, so that the next checkpoint lets the front go: without it, the
+/// dead log stayed for as many checkpoints as are kept.
+#[test]
+fn a_compaction_held_back_by_a_kept_checkpoint_checkpoints_so_the_next_frees_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FasterKv::open(config(dir.path()).with_checkpoints_kept(2)).unwrap();
+    let mut s = store.start_session();
+    let mut model = overwrite(&mut s, 5_000, 0..2);
+    store.checkpoint().unwrap().wait().unwrap();
+    model.extend(overwrite(&mut s, 5_000, 2..4));
+    store.checkpoint().unwrap().wait().unwrap();
+    let info = store.compact(None).unwrap().wait().unwrap();
+    assert!(info.until > info.from, "{info:?}");
+    let own = info
+        .checkpoint
+        .clone()
+        .expect("the compaction took a checkpoint");
+    let layout = faster::recovery::StoreLayout::new(dir.path());
+    let tokens: Vec<String> = layout
+        .list()
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(tokens.first(), Some(&own), "{tokens:?}");
+    // One more checkpoint: both kept ones begin at the compaction's end.
+    store.checkpoint().unwrap().wait().unwrap();
+    let space = store.space().unwrap();
+    assert!(
+        space.truncated + (256 << 10) > info.until,
+        "the log is deleted up to the compaction's end: {space:?} {info:?}"
+    );
+    check(&mut s, &model, &[]);
+    drop((s, store));
+
+    // Off: the compaction takes no checkpoint, and the next checkpoint still keeps the
+    // front for the older kept one.
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path())
+        .with_checkpoints_kept(2)
+        .with_checkpoint_after_compaction(false);
+    let store = FasterKv::open(config).unwrap();
+    let mut s = store.start_session();
+    overwrite(&mut s, 5_000, 0..2);
+    store.checkpoint().unwrap().wait().unwrap();
+    overwrite(&mut s, 5_000, 2..4);
+    store.checkpoint().unwrap().wait().unwrap();
+    let info = store.compact(None).unwrap().wait().unwrap();
+    assert_eq!(info.checkpoint, None);
+    store.checkpoint().unwrap().wait().unwrap();
+    assert!(store.space().unwrap().truncated < info.until);
+}
