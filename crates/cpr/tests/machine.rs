@@ -529,3 +529,42 @@ fn a_busy_member_times_growth_out_in_grow_prepare() {
     sim.m.exit(sim.serial, 0);
     sim.op();
 }
+
+/// A shift waits in SHIFT_PREPARE for a member with pending operations (their records may
+/// lie below the new begin address): neither the member's own call nor the driver acting
+/// for it while it is idle acknowledges, so the shift times out and is abandoned. Once the
+/// pending operations are done, the member's next call acknowledges and the shift runs.
+#[test]
+fn a_member_with_pending_operations_holds_shift_prepare() {
+    let (cpr, epoch, seen) = machine();
+    let mut sim = Sim::new(&cpr, &epoch, 1);
+    sim.op();
+    sim.pending.store(1, Ordering::SeqCst);
+    let shift = cpr.begin::<StoreFail>(Action::Shift).unwrap();
+    sim.poke();
+    assert_eq!(cpr.state().phase, Phase::ShiftPrepare);
+    let mut hooks = GrowCounts::default();
+    let r = cpr.finish_action(shift, Duration::from_millis(50), &mut hooks);
+    assert!(
+        matches!(r, Err(CprError::Timeout { phase: Phase::ShiftPrepare, ref sessions, .. }) if sessions == &[1]),
+        "{r:?}"
+    );
+    assert_eq!((hooks.splits, hooks.aborts), (0, 1));
+    assert_eq!(cpr.state().phase, Phase::Rest);
+
+    sim.pending.store(0, Ordering::SeqCst);
+    seen.lock().unwrap().clear();
+    let shift = cpr.begin::<StoreFail>(Action::Shift).unwrap();
+    sim.poke();
+    assert_eq!(cpr.state().phase, Phase::ShiftInProgress);
+    let mut hooks = GrowCounts::default();
+    cpr.finish_action(shift, Duration::from_secs(10), &mut hooks)
+        .unwrap();
+    assert_eq!((hooks.splits, hooks.aborts), (2, 0));
+    let phases: Vec<Phase> = seen.lock().unwrap().iter().map(|s| s.phase).collect();
+    assert_eq!(
+        phases,
+        [Phase::ShiftPrepare, Phase::ShiftInProgress, Phase::Rest]
+    );
+    sim.op();
+}
