@@ -283,21 +283,33 @@ fn copy_live(
     // its chain's head.
     let newest = std::cell::RefCell::new(newest);
     let mut above_end = end;
+    // A failed read of the newer log fails the compaction before its shift: a key whose
+    // newer record went unread must not be copied over it, nor dropped.
+    let mut above_error: Option<Error> = None;
     let mut newer = |key: &[u8], b: Address| -> bool {
         if b < end {
             return false;
         }
+        if above_error.is_some() {
+            return true;
+        }
         if b >= above_end {
             let head = inner.hlog.head_address();
-            if let Ok(mut scan) = inner.hlog.scan(above_end, head) {
-                let mut map = newest.borrow_mut();
-                while let Some(Ok(rec)) = scan.next_ref() {
+            let mut map = newest.borrow_mut();
+            let marked = inner.hlog.scan(above_end, head).and_then(|mut scan| {
+                while let Some(rec) = scan.next_ref() {
+                    let rec = rec?;
                     if map.get(rec.key).is_some() {
                         map.insert(rec.key, REWRITTEN);
                     }
                 }
-                above_end = head;
+                Ok(())
+            });
+            if let Err(e) = marked {
+                above_error = Some(e.into());
+                return true;
             }
+            above_end = head;
         }
         newest.borrow().get(key) == Some(REWRITTEN)
     };
@@ -327,7 +339,11 @@ fn copy_live(
     })();
     // Its id stays in the set: a checkpoint running now may still collect its cut.
     drop(session);
-    result.map(|()| end)
+    result?;
+    match above_error {
+        Some(e) => Err(e),
+        None => Ok(end),
+    }
 }
 
 /// The mark of a key of the range rewritten above it (no record lies at this address: it
