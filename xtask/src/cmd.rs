@@ -33,12 +33,14 @@ pub fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 }
 
 /// Formats a duration as `1m 02.3s` or `4.2s`.
+/// Rounds to tenths of a second first, so that 479.97 s is `8m 00.0s`, never `7m 60.0s`.
 pub fn human(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs >= 60.0 {
-        format!("{}m {:04.1}s", (secs / 60.0) as u64, secs % 60.0)
+    let tenths = (d.as_secs_f64() * 10.0).round() as u64;
+    let (minutes, rest) = (tenths / 600, tenths % 600);
+    if minutes > 0 {
+        format!("{minutes}m {:02}.{}s", rest / 10, rest % 10)
     } else {
-        format!("{secs:.1}s")
+        format!("{}.{}s", rest / 10, rest % 10)
     }
 }
 
@@ -86,5 +88,20 @@ impl Steps {
             println!("  {:<28} {:>10}  {mark}", name, human(*took));
         }
         println!("  {:<28} {:>10}", "total", human(self.started.elapsed()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_round_before_they_split_into_minutes() {
+        assert_eq!(human(Duration::from_secs_f64(479.97)), "8m 00.0s");
+        assert_eq!(human(Duration::from_secs_f64(59.96)), "1m 00.0s");
+        assert_eq!(human(Duration::from_secs_f64(62.34)), "1m 02.3s");
+        assert_eq!(human(Duration::from_secs_f64(4.2)), "4.2s");
+        assert_eq!(human(Duration::ZERO), "0.0s");
     }
 }
